@@ -1,0 +1,100 @@
+"""Fireworks `flux-1-schnell-fp8`: one image per call, sized by aspect ratio."""
+
+from __future__ import annotations
+
+import httpx
+from PIL import Image
+
+from backends.errors import ContentFiltered, NotAnImage, UpstreamError
+from backends.hosted import HostedBackend
+from backends.http import send_with_retries
+from backends.imaging import decode_base64_image, decode_image
+from backends.sizes import nearest_ratio
+from backends.types import GenerationRequest
+
+DEFAULT_BASE_URL = "https://api.fireworks.ai/inference/v1"
+PATH = "/workflows/accounts/fireworks/models/flux-1-schnell-fp8/text_to_image"
+ACCEPT = "image/png"  # lossless, so the gallery's PNGs hold what Fireworks made
+
+
+def fireworks_body(request: GenerationRequest, index: int) -> dict:
+    """The JSON body for image ``index``. Fireworks takes no size, so W×H becomes the nearest ratio."""
+    return {
+        "prompt": request.prompt,
+        "aspect_ratio": nearest_ratio(request.width, request.height),
+        "guidance_scale": request.guidance_scale,
+        "num_inference_steps": request.num_inference_steps,
+        "seed": request.image_seed(index),
+    }
+
+
+def _seed(value: object, fallback: int) -> int:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return fallback
+
+
+def _check_finish(reason: str | None) -> None:
+    if reason and reason.upper() == "CONTENT_FILTERED":
+        raise ContentFiltered("Fireworks' safety check withheld the image")
+    if reason and reason.upper() not in ("SUCCESS", "SUCCEEDED"):
+        raise UpstreamError(f"Fireworks finished with {reason}")
+
+
+def parse_fireworks_reply(
+    content_type: str, headers: dict[str, str], body: bytes, sent_seed: int
+) -> tuple[Image.Image, int]:
+    """A 200 reply (binary image or JSON) → (image, seed Fireworks reports). Raises on filtered or non-images."""
+    headers = {k.lower(): v for k, v in headers.items()}
+    content_type = content_type.split(";")[0].strip().lower()
+    if content_type == "application/json":
+        import json
+
+        try:
+            data = json.loads(body)
+        except ValueError as err:
+            raise NotAnImage("Fireworks sent JSON that could not be read") from err
+        _check_finish(data.get("finishReason") or headers.get("finish-reason"))
+        images = data.get("base64") or []
+        if isinstance(images, str):
+            images = [images]
+        if not images:
+            raise NotAnImage("Fireworks' JSON reply holds no image")
+        seed = _seed(data.get("seed", headers.get("seed")), sent_seed)
+        return decode_base64_image(images[0], "Fireworks reply"), seed
+    _check_finish(headers.get("finish-reason"))
+    return decode_image(body, "Fireworks reply"), _seed(headers.get("seed"), sent_seed)
+
+
+class FireworksBackend(HostedBackend):
+    id = "fireworks"
+    label = "Fireworks"
+    key_env = "FIREWORKS_API_KEY"
+    honours_guidance = True
+
+    def describe(self, request: GenerationRequest) -> tuple[dict, list[str]]:
+        body = fireworks_body(request, 0)
+        received = {k: v for k, v in body.items() if k != "prompt"}
+        received["seeds"] = [request.image_seed(i) for i in range(request.num_images)]
+        notes = [
+            f"{request.width}×{request.height} → aspect ratio {body['aspect_ratio']}",
+            f"guidance {request.guidance_scale:g} sent (schnell is guidance-distilled, so expect little effect)",
+            f"{request.num_inference_steps} steps",
+        ]
+        return received, notes
+
+    async def generate_one(
+        self, request: GenerationRequest, index: int, api_key: str
+    ) -> tuple[Image.Image, int, float | None]:
+        body = fireworks_body(request, index)
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": ACCEPT}
+
+        async def send() -> httpx.Response:
+            return await self.client.post(self.base_url + PATH, json=body, headers=headers)
+
+        response = await send_with_retries(send, self.retry)
+        image, seed = parse_fireworks_reply(
+            response.headers.get("content-type", ""), dict(response.headers), response.content, body["seed"]
+        )
+        return image, seed, None

@@ -1,0 +1,39 @@
+"""Hugging Face ZeroGPU: run the GPU call under `@spaces.GPU` with a duration fitted to the job.
+
+Elsewhere (no SPACES_ZERO_GPU in the environment) this is a no-op, and `spaces` is
+never imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from backends.types import GenerationRequest
+
+F = TypeVar("F", bound=Callable)
+
+BASE_S = 10  # text encoders, VAE and transfer
+PER_STEP_S_1MP = 0.6  # bf16 on ZeroGPU hardware, with headroom
+MAX_S = 120
+
+
+def on_zerogpu() -> bool:
+    return bool(os.environ.get("SPACES_ZERO_GPU"))
+
+
+def gpu_duration_s(request: GenerationRequest) -> int:
+    """Seconds to reserve: grows with pixels, steps and images, so short jobs don't burn quota."""
+    megapixels = request.width * request.height / 1024**2
+    work = PER_STEP_S_1MP * megapixels * request.num_inference_steps * request.num_images
+    return int(min(MAX_S, BASE_S + work))
+
+
+def gpu_task(request: GenerationRequest) -> Callable[[F], F]:
+    """A decorator that wraps a function in `spaces.GPU(duration=...)` on ZeroGPU, and does nothing elsewhere."""
+    if not on_zerogpu():
+        return lambda fn: fn
+    import spaces  # only on Spaces, where it is installed and patches CUDA
+
+    return spaces.GPU(duration=gpu_duration_s(request))

@@ -1,0 +1,59 @@
+"""Settings from the environment, and the one place that builds the backends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from backends import aiml, fireworks
+from backends.http import READ_TIMEOUT_S
+from backends.local import LocalBackend, LocalSettings
+from backends.types import Backend
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from the environment, read once in app.py."""
+
+    fireworks_api_key: str | None = None
+    aiml_api_key: str | None = None
+    fireworks_base_url: str = fireworks.DEFAULT_BASE_URL
+    aiml_base_url: str = aiml.DEFAULT_BASE_URL
+    http_read_timeout_s: float = READ_TIMEOUT_S
+    aiml_safety_checker: bool = True
+    local: LocalSettings = field(default_factory=LocalSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            fireworks_api_key=env.get("FIREWORKS_API_KEY") or None,
+            aiml_api_key=env.get("AIML_API_KEY") or None,
+            fireworks_base_url=env.get("FIREWORKS_BASE_URL") or fireworks.DEFAULT_BASE_URL,
+            aiml_base_url=env.get("AIML_BASE_URL") or aiml.DEFAULT_BASE_URL,
+            http_read_timeout_s=float(env.get("HTTP_READ_TIMEOUT_S") or READ_TIMEOUT_S),
+            aiml_safety_checker=(env.get("AIML_SAFETY_CHECKER") or "1").lower() not in ("0", "false", "no", "off"),
+            local=LocalSettings.from_env(env),
+        )
+
+    def secrets(self) -> list[str]:
+        """Values that must never be shown anywhere."""
+        return [k for k in (self.fireworks_api_key, self.aiml_api_key) if k]
+
+
+# One line per backend, in the order the UI shows them.
+FACTORIES: dict[str, Callable[[Settings, httpx.AsyncClient], Backend]] = {
+    "local": lambda s, client: LocalBackend(s.local),
+    "fireworks": lambda s, client: fireworks.FireworksBackend(client, s.fireworks_base_url, s.fireworks_api_key),
+    "aiml": lambda s, client: aiml.AimlBackend(
+        client, s.aiml_base_url, s.aiml_api_key, safety_checker=s.aiml_safety_checker
+    ),
+}
+
+
+def build_backends(settings: Settings, client: httpx.AsyncClient) -> dict[str, Backend]:
+    """Every backend, keyed by id; hosted ones share ``client``."""
+    return {backend_id: make(settings, client) for backend_id, make in FACTORIES.items()}

@@ -1,0 +1,222 @@
+"""Pure translations: request → wire body, wire reply → result, and the helpers around them."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import pytest
+from PIL import Image
+
+from backends import GenerationRequest, InvalidRequest
+from backends import errors as e
+from backends.aiml import aiml_body, is_allowed_image_url, parse_aiml_reply
+from backends.fireworks import fireworks_body, parse_fireworks_reply
+from backends.http import RetryPolicy, api_message, backoff_s, error_for_status, is_retryable_status, retry_after_s
+from backends.imaging import decode_base64_image, decode_image, sniff
+from backends.sizes import RATIO_SIZES, nearest_ratio, ratio_for_size, snap_to_preset
+
+
+def png(w: int = 8, h: int = 6, color=(10, 20, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def req(**kw) -> GenerationRequest:
+    base = dict(prompt="a cat", width=1152, height=896, num_inference_steps=4, guidance_scale=3.5, seed=42)
+    base.update(kw)
+    return GenerationRequest(**base)
+
+
+# --- the request --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"width": 1000}, "width 1000 is off the grid"),
+        ({"height": 32}, "height 32 is off the grid"),
+        ({"width": 1600}, "width 1600 is off the grid"),
+        ({"num_inference_steps": 0}, "steps 0 is out of range"),
+        ({"num_inference_steps": 13}, "steps 13 is out of range"),
+        ({"num_images": 5}, "images per backend 5"),
+        ({"seed": -1}, "seed -1 is out of range"),
+        ({"seed": 2**31 - 1, "num_images": 2}, "seed 2147483647 is out of range"),
+        ({"aspect_ratio": "7:5"}, "aspect ratio '7:5' is unknown"),
+        ({"prompt": "x" * 4001}, "limit is 4000"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(kw, words):
+    with pytest.raises(InvalidRequest, match=words):
+        req(**kw)
+
+
+def test_seed_zero_draws_one_seed_that_leaves_room_for_every_image():
+    import random
+
+    r = req(seed=0, num_images=4).with_seed(random.Random(1))
+    assert 1 <= r.seed <= 2**31 - 1 - 3
+    assert [r.image_seed(i) for i in range(4)] == [r.seed + i for i in range(4)]
+    assert req(seed=7).with_seed().seed == 7
+
+
+# --- sizes ---------------------------------------------------------------------------------
+def test_presets_map_to_their_own_ratio_even_when_another_is_numerically_nearer():
+    assert nearest_ratio(1152, 896) == "4:3"  # 1.286 is nearer 5:4, but this is the 4:3 preset
+    for ratio, (w, h) in RATIO_SIZES.items():
+        assert nearest_ratio(w, h) == ratio
+        assert ratio_for_size(w, h) == ratio
+
+
+def test_custom_sizes_snap_to_the_nearest_ratio():
+    assert nearest_ratio(512, 512) == "1:1"
+    assert nearest_ratio(1536, 512) == "21:9"
+    assert nearest_ratio(512, 1536) == "9:21"
+    assert ratio_for_size(1000, 1000) == "Custom"
+    assert snap_to_preset(1280, 720) == (1344, 768)
+
+
+# --- Fireworks -----------------------------------------------------------------------------
+def test_fireworks_body_maps_size_to_ratio_and_uses_seed_plus_index():
+    body = fireworks_body(req(num_images=3), 2)
+    assert body == {
+        "prompt": "a cat",
+        "aspect_ratio": "4:3",
+        "guidance_scale": 3.5,
+        "num_inference_steps": 4,
+        "seed": 44,
+    }
+
+
+def test_fireworks_binary_reply_reads_seed_header():
+    image, seed = parse_fireworks_reply("image/png", {"Seed": "99", "Finish-Reason": "SUCCESS"}, png(), 42)
+    assert image.size == (8, 6) and seed == 99
+
+
+def test_fireworks_binary_reply_without_seed_header_falls_back_to_sent_seed():
+    _, seed = parse_fireworks_reply("image/jpeg", {}, png(), 42)
+    assert seed == 42
+
+
+@pytest.mark.parametrize("prefix", ["data:image/png;base64,", ""])
+def test_fireworks_json_reply_with_or_without_data_prefix(prefix):
+    body = f'{{"base64": ["{prefix}{base64.b64encode(png()).decode()}"], "finishReason": "SUCCESS", "seed": 5}}'
+    image, seed = parse_fireworks_reply("application/json; charset=utf-8", {}, body.encode(), 42)
+    assert image.size == (8, 6) and seed == 5
+
+
+def test_fireworks_filtered_by_header_or_json_is_typed():
+    with pytest.raises(e.ContentFiltered):
+        parse_fireworks_reply("image/png", {"finish-reason": "CONTENT_FILTERED"}, png(), 1)
+    with pytest.raises(e.ContentFiltered):
+        parse_fireworks_reply("application/json", {}, b'{"base64": [], "finishReason": "CONTENT_FILTERED"}', 1)
+
+
+def test_fireworks_non_image_bytes_are_not_an_image():
+    with pytest.raises(e.NotAnImage, match="not an image"):
+        parse_fireworks_reply("image/png", {}, b"<html>oops</html>", 1)
+
+
+# --- AI/ML API -----------------------------------------------------------------------------
+def test_aiml_body_is_one_image_per_call_with_its_own_seed():
+    assert aiml_body(req(num_images=2), 1) == {
+        "model": "flux/schnell",
+        "prompt": "a cat",
+        "image_size": {"width": 1152, "height": 896},
+        "num_inference_steps": 4,
+        "seed": 43,
+        "num_images": 1,
+        "enable_safety_checker": True,
+    }
+    assert aiml_body(req(), 0, safety_checker=False)["enable_safety_checker"] is False
+
+
+def test_aiml_reply_shapes():
+    fal = {
+        "images": [{"url": "https://cdn/x.png"}],
+        "timings": {"inference": 0.34},
+        "seed": 7,
+        "has_nsfw_concepts": [False],
+    }
+    r = parse_aiml_reply(fal)
+    assert r.images[0].url == "https://cdn/x.png" and r.seed == 7 and r.server_s == 0.34
+    openai_like = {"data": [{"url": None, "b64_json": "QUJD"}], "meta": {"usage": {"credits_used": 1}}}
+    r = parse_aiml_reply(openai_like)
+    assert r.images[0].b64 == "QUJD" and r.seed is None and r.server_s is None
+    assert parse_aiml_reply({"images": [{"url": "https://a"}], "has_nsfw_concepts": [True]}).images[0].filtered
+    with pytest.raises(e.NotAnImage):
+        parse_aiml_reply({"data": []})
+
+
+def test_aiml_image_urls_must_be_https_or_same_origin():
+    base = "http://127.0.0.1:9000/v1"
+    assert is_allowed_image_url("https://cdn.aimlapi.com/a.png", base)
+    assert is_allowed_image_url("http://127.0.0.1:9000/files/a.png", base)
+    assert not is_allowed_image_url("http://127.0.0.1:9001/files/a.png", base)
+    assert not is_allowed_image_url("http://cdn.example/a.png", base)
+    assert not is_allowed_image_url("file:///etc/passwd", base)
+
+
+# --- images ------------------------------------------------------------------------------
+def test_images_are_sniffed_not_trusted():
+    assert sniff(png()) == "png"
+    assert sniff(b"\xff\xd8\xff\xe0rest") == "jpeg"
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "webp"
+    assert sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
+    with pytest.raises(e.NotAnImage):
+        decode_image(b"\x89PNG\r\n\x1a\ntruncated")
+    assert decode_base64_image("data:image/png;base64," + base64.b64encode(png()).decode()).size == (8, 6)
+
+
+# --- HTTP policy -------------------------------------------------------------------------
+def test_only_408_429_and_5xx_are_retried():
+    assert [
+        s for s in (400, 401, 402, 403, 404, 408, 412, 413, 429, 500, 502, 503, 504, 520) if is_retryable_status(s)
+    ] == [
+        408,
+        429,
+        500,
+        502,
+        503,
+        504,
+        520,
+    ]
+
+
+def test_retry_after_is_honoured_up_to_the_cap():
+    policy = RetryPolicy(base_delay_s=0.5, max_delay_s=10)
+    assert retry_after_s("3") == 3.0
+    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+    assert retry_after_s("soon") is None
+    assert backoff_s(0, policy, 3.0) == 3.0
+    assert backoff_s(0, policy, 120.0) == 10
+    assert 0.25 <= backoff_s(1, policy, None) <= 1.5
+
+
+@pytest.mark.parametrize(
+    "status, body, kind, message",
+    [
+        (401, {"error": {"code": "UNAUTHORIZED", "message": "Invalid API key"}}, e.RejectedKey, "Invalid API key"),
+        (401, {"fault": {"faultstring": "Invalid ApiKey"}}, e.RejectedKey, "Invalid ApiKey"),
+        (403, {"message": "You've run out of credits.", "statusCode": 403}, e.RejectedKey, "out of credits"),
+        (
+            412,
+            {"error": {"message": "Account x is suspended", "code": "PRECONDITION_FAILED"}},
+            e.RejectedKey,
+            "suspended",
+        ),
+        (400, {"message": "Body validation error! bad", "statusCode": "400"}, e.BadRequest, "Body validation error"),
+        (400, {"detail": "bad ratio"}, e.BadRequest, "bad ratio"),
+        (429, {"message": "Too Many Requests"}, e.RateLimited, "Too Many"),
+        (504, {"message": "Generation timeout"}, e.Timeout, "Generation timeout"),
+        (503, {"message": "Service unavailable"}, e.UpstreamError, "Service unavailable"),
+    ],
+)
+def test_error_replies_become_typed_errors_with_the_apis_message(status, body, kind, message):
+    err = error_for_status(httpx.Response(status, json=body))
+    assert isinstance(err, kind) and message in err.detail and err.status == status
+
+
+def test_api_message_from_plain_text():
+    assert api_message(httpx.Response(502, text="Bad Gateway")) == "Bad Gateway"

@@ -1,0 +1,66 @@
+"""Control values ↔ requests: size presets, the request built from the form, restoring settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backends import GenerationRequest
+from backends.sizes import CUSTOM, RATIO_SIZES, ratio_for_size, snap_to_preset
+
+DEFAULT_RATIO = "1:1"
+RATIO_CHOICES = [*RATIO_SIZES, CUSTOM]
+
+
+def whole(value: Any) -> Any:
+    """Sliders and number boxes may send 1024.0; keep non-integral values as they are for validation to name."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def size_for_ratio(ratio: str, width: int, height: int) -> tuple[int, int]:
+    """Choosing a preset sets its ~1 MP size; `Custom` keeps the current size."""
+    return RATIO_SIZES.get(ratio, (width, height))
+
+
+def ratio_after_resize(width: int, height: int, same_size: bool) -> tuple[str, int, int]:
+    """After the user moves a size slider: the ratio to show, and the size (snapped if `Same size everywhere`)."""
+    width, height = whole(width), whole(height)
+    if same_size:
+        width, height = snap_to_preset(width, height)
+    return ratio_for_size(width, height), width, height
+
+
+def build_request(
+    prompt: str,
+    aspect_ratio: str,
+    width: Any,
+    height: Any,
+    steps: Any,
+    guidance: Any,
+    seed: Any,
+    num_images: Any,
+    same_size: bool = False,
+) -> GenerationRequest:
+    """The validated request for the form's values (raises InvalidRequest)."""
+    width, height = whole(width), whole(height)
+    if same_size and isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        width, height = snap_to_preset(width, height)
+        aspect_ratio = ratio_for_size(width, height)
+    return GenerationRequest(
+        prompt=(prompt or "").strip(),
+        width=width,
+        height=height,
+        num_inference_steps=whole(steps),
+        guidance_scale=float(guidance) if isinstance(guidance, int | float) else guidance,
+        seed=whole(seed) if seed is not None else 0,
+        num_images=whole(num_images),
+        aspect_ratio=aspect_ratio or CUSTOM,
+    )
+
+
+def api_size(aspect_ratio: str, width: Any, height: Any) -> tuple[Any, Any]:
+    """For /generate: a preset ratio fixes the size; `Custom` uses width and height as given."""
+    if aspect_ratio in RATIO_SIZES:
+        return RATIO_SIZES[aspect_ratio]
+    return whole(width), whole(height)

@@ -1,0 +1,89 @@
+"""Words and records for runs: captions, column headers and the JSON records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
+from ui.messages import error_message, redact
+
+
+def caption(label: str, outcome: ImageOutcome, steps: int) -> str:
+    """`<backend> · seed <n> · <W>×<H> · <steps> steps · <latency> s`, with the size actually returned."""
+    w, h = outcome.image.size if outcome.image else (0, 0)
+    latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else "–"
+    return f"{label} · seed {outcome.seed} · {w}×{h} · {steps} steps · {latency}"
+
+
+def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[str | None]) -> str | None:
+    if outcome.error is None:
+        return None
+    return redact(error_message(backend.label, backend.key_env, outcome.error), secrets)
+
+
+def returned_sizes(run: BackendRun) -> str:
+    sizes = sorted({f"{o.image.width}×{o.image.height}" for o in run.outcomes if o.image})
+    return ", ".join(sizes)
+
+
+def column_markdown(
+    backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]
+) -> str:
+    """A comparison column's text: outcome, times, seeds and what the backend actually received."""
+    ok = [o for o in run.outcomes if o.image]
+    lines = [f"### {backend.label}"]
+    if ok:
+        lines.append(f"**{len(ok)}/{len(run.outcomes)} image(s)** · wall **{run.wall_s:.2f} s**")
+    else:
+        lines.append(f"**no image** · {run.wall_s:.2f} s")
+    if run.server_s is not None:
+        lines.append(f"server-reported inference: {run.server_s:.2f} s")
+    seeds = ", ".join(str(o.seed) for o in run.outcomes)
+    lines.append(f"seed{'s' if len(run.outcomes) > 1 else ''}: {seeds}")
+    notes = list(run.notes)
+    if notes and ok:
+        notes[0] = f"{notes[0]} → {returned_sizes(run)} returned"
+    lines.append("What it received:\n" + "\n".join(f"- {n}" for n in notes))
+    errors = sorted({m for o in run.outcomes if (m := outcome_message(backend, o, secrets))})
+    lines += [f"⚠️ {m}" for m in errors]
+    return "\n\n".join(lines)
+
+
+def records(backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]) -> list[dict]:
+    """One JSON record per image asked for."""
+    out = []
+    for o in run.outcomes:
+        w, h = (o.image.width, o.image.height) if o.image else (request.width, request.height)
+        out.append(
+            {
+                "backend": backend.id,
+                "seed": o.seed,
+                "width": w,
+                "height": h,
+                "num_inference_steps": request.num_inference_steps,
+                "guidance_scale": request.guidance_scale,
+                "latency_s": round(o.latency_s, 3) if o.latency_s is not None else None,
+                "status": o.status,
+                "error": outcome_message(backend, o, secrets),
+                "wall_s": round(run.wall_s, 3),
+                "server_latency_s": run.server_s,
+                "received": run.received,
+                "notes": run.notes,
+            }
+        )
+    return out
+
+
+def image_params(backend: Backend, request: GenerationRequest, outcome: ImageOutcome) -> dict:
+    """The parameters stored with an image (and in its PNG chunk)."""
+    return {
+        "prompt": request.prompt,
+        "backend": backend.id,
+        "seed": outcome.seed,
+        "width": outcome.image.width if outcome.image else request.width,
+        "height": outcome.image.height if outcome.image else request.height,
+        "aspect_ratio": request.aspect_ratio,
+        "num_inference_steps": request.num_inference_steps,
+        "guidance_scale": request.guidance_scale,
+        "latency_s": round(outcome.latency_s, 3) if outcome.latency_s is not None else None,
+    }

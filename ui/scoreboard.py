@@ -1,0 +1,64 @@
+"""Per-session, per-backend counts and latency statistics."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from backends import BackendRun
+
+COLUMNS = ["Backend", "Runs", "Images OK", "Failed", "Filtered", "Median s", "p95 s"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: an observed value, which is what p95 means for a handful of runs."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+@dataclass
+class BackendStats:
+    label: str
+    runs: int = 0
+    ok: int = 0
+    failed: int = 0
+    filtered: int = 0
+    latencies: list[float] = field(default_factory=list)  # wall time of runs that returned an image
+
+
+class Scoreboard:
+    def __init__(self) -> None:
+        self.stats: dict[str, BackendStats] = defaultdict(lambda: BackendStats(""))
+
+    def record(self, run: BackendRun) -> None:
+        s = self.stats[run.backend]
+        s.label = run.label
+        s.runs += 1
+        for outcome in run.outcomes:
+            if outcome.status == "ok":
+                s.ok += 1
+            elif outcome.status == "filtered":
+                s.filtered += 1
+            else:
+                s.failed += 1
+        if any(o.status == "ok" for o in run.outcomes):
+            s.latencies.append(run.wall_s)
+
+    def rows(self) -> list[list]:
+        rows = []
+        for s in self.stats.values():
+            median = round(statistics.median(s.latencies), 2) if s.latencies else None
+            p95 = round(percentile(s.latencies, 95), 2) if s.latencies else None
+            rows.append([s.label, s.runs, s.ok, s.failed, s.filtered, median, p95])
+        return rows
+
+    def plot_rows(self) -> list[dict]:
+        """Two bars per backend (median, p95), one row each, for a bar plot coloured by backend."""
+        out = []
+        for s in self.stats.values():
+            if s.latencies:
+                out.append({"bar": f"{s.label} median", "backend": s.label, "seconds": statistics.median(s.latencies)})
+                out.append({"bar": f"{s.label} p95", "backend": s.label, "seconds": percentile(s.latencies, 95)})
+        return out

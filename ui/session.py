@@ -1,0 +1,115 @@
+"""One browser session: its history, scoreboard, cancel flag, and how a run is carried out."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
+from ui.contact_sheet import Tile, contact_sheet
+from ui.history import History
+from ui.present import caption, column_markdown, image_params, outcome_message, records
+from ui.scoreboard import Scoreboard
+
+
+@dataclass
+class RunState:
+    """What the page shows about the run in progress."""
+
+    request: GenerationRequest
+    started: float = field(default_factory=time.perf_counter)
+    runs: dict[str, BackendRun] = field(default_factory=dict)
+    images: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+
+
+class Session:
+    """Per-browser-session state (gr.State calls this class to make one per visitor)."""
+
+    def __init__(self) -> None:
+        self.history = History()
+        self.scoreboard = Scoreboard()
+        self.cancel = threading.Event()
+        self.selected: dict | None = None
+        self.selected_path: str | None = None
+
+    def close(self) -> None:
+        self.cancel.set()
+        self.history.clear()
+
+    async def run(
+        self,
+        request: GenerationRequest,
+        backends: Sequence[Backend],
+        keys: Mapping[str, str],
+        secrets: Sequence[str | None],
+    ) -> AsyncIterator[tuple[RunState, Progress | BackendRun]]:
+        """Run ``request`` (seed fixed) on ``backends``; yield the state after every event."""
+        self.cancel = threading.Event()
+        state = RunState(request)
+        contexts = {b.id: RunContext(api_key=keys.get(b.id) or None) for b in backends}
+        by_id = {b.id: b for b in backends}
+        async for event in run_backends(request, backends, contexts, cancel=self.cancel):
+            if isinstance(event, BackendRun):
+                backend = by_id[event.backend]
+                state.runs[event.backend] = event
+                self.scoreboard.record(event)
+                shown = []
+                for outcome in event.outcomes:
+                    if outcome.image is None:
+                        continue
+                    text = caption(backend.label, outcome, request.num_inference_steps)
+                    entry = self.history.add(outcome.image, text, image_params(backend, request, outcome))
+                    shown.append((str(entry.path), text))
+                state.images[event.backend] = shown
+                state.records += records(backend, request, event, secrets)
+            yield state, event
+
+
+def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]) -> str:
+    return column_markdown(backend, state.request, state.runs[backend.id], secrets)
+
+
+def export_run(
+    state: RunState, backends: Sequence[Backend], out_dir: Path, secrets: Sequence[str | None]
+) -> tuple[Path, Path]:
+    """Write the comparison's contact sheet (PNG) and record (JSON); return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles = []
+    for backend in backends:
+        run = state.runs.get(backend.id)
+        if run is None:
+            continue
+        first = next((o for o in run.outcomes if o.image is not None), None)
+        if first is not None:
+            w, h = first.image.size
+            label = f"{backend.label} · seed {first.seed} · {w}×{h} · {run.wall_s:.2f} s"
+            tiles.append(Tile(label, first.image))
+        else:
+            message = next((outcome_message(backend, o, secrets) for o in run.outcomes if o.error), None)
+            label = f"{backend.label} · seed {run.outcomes[0].seed} · failed · {run.wall_s:.2f} s"
+            tiles.append(Tile(label, None, message))
+    sheet_path = out_dir / "comparison.png"
+    contact_sheet(state.request.prompt, tiles).save(sheet_path, format="PNG")
+    record = {
+        "request": state.request.as_dict(),
+        "wall_s": round(time.perf_counter() - state.started, 3),
+        "backends": [
+            {
+                "backend": run.backend,
+                "wall_s": round(run.wall_s, 3),
+                "server_latency_s": run.server_s,
+                "received": run.received,
+                "notes": run.notes,
+            }
+            for run in state.runs.values()
+        ],
+        "images": state.records,
+    }
+    json_path = out_dir / "comparison.json"
+    json_path.write_text(json.dumps(record, indent=2))
+    return sheet_path, json_path
