@@ -52,13 +52,17 @@ async def run_backends(
     if request.seed == 0:
         raise ValueError("fix the seed with request.with_seed() first, so every backend gets the same one")
     loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
     queue: asyncio.Queue[Progress | BackendRun] = asyncio.Queue()
     contexts = contexts or {}
 
     def reporter(backend_id: str):
         def report(message: str, fraction: float | None = None) -> None:
-            # Backends may report from a worker thread (the local GPU call).
-            loop.call_soon_threadsafe(queue.put_nowait, Progress(backend_id, message, fraction))
+            event = Progress(backend_id, message, fraction)
+            if threading.get_ident() == loop_thread:
+                queue.put_nowait(event)
+            else:  # the local GPU call reports from a worker thread
+                loop.call_soon_threadsafe(queue.put_nowait, event)
 
         return report
 

@@ -56,6 +56,7 @@ def guidance_info(selected: Sequence[str]) -> str:
 def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> gr.Blocks:
     """The whole page, wired to ``backends`` (id → Backend, in display order)."""
     order = list(backends)
+    registry = backends  # api_generate's parameter is called `backends`, as scripts name it
     api_store = History(limit=256)  # /generate's images: bounded like a session's
 
     def status_markdown(fw_key: str = "", aiml_key: str = "") -> str:
@@ -261,9 +262,9 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
             sess.cancel.set()
 
         async def api_generate(
-            prompt, backends_, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images
+            prompt, backends, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images
         ):
-            selected = [b for b in order if b in (backends_ or [])]
+            selected = [b for b in order if b in (backends or [])]
             if not selected:
                 raise gr.Error(f"Name at least one backend: {', '.join(order)}.")
             w, h = controls.api_size(aspect_ratio, width, height)
@@ -274,7 +275,7 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
             except InvalidRequest as err:
                 raise gr.Error(f"Nothing was sent: {err}.") from err
             req = req.with_seed()
-            chosen = [backends[b] for b in selected]
+            chosen = [registry[b] for b in selected]
             sess = Session()
             sess.history = api_store
             gallery, recs = [], []

@@ -1,0 +1,178 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+SEED_CAPTION = re.compile(r"seed (\d+)")
+
+
+def open_app(page, url: str):
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    expect(page.locator("#backend-status")).to_contain_text("Fireworks")
+
+
+def tick(page, *labels: str) -> None:
+    """Tick exactly these backends."""
+    group = page.locator("#backends")
+    for label in ("Local FP8", "Fireworks", "AI/ML API"):
+        box = group.get_by_label(label, exact=True)
+        if (label in labels) != box.is_checked():
+            box.click()
+
+
+def set_number(page, elem_id: str, value) -> None:
+    field = page.locator(f"#{elem_id} input[type=number]").first
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def generate(page, prompt: str) -> None:
+    page.fill("#prompt textarea", prompt)
+    page.click("#generate-btn")
+
+
+def wait_done(page, timeout=30_000):
+    expect(page.locator("#run-summary")).to_contain_text("run wall time", timeout=timeout)
+
+
+def test_prompt_backend_generate_shows_the_seed_tagged_image(page, app):
+    open_app(page, app.url)
+    tick(page, "Fireworks")
+    generate(page, "a lighthouse on a cliff")
+    wait_done(page)
+    column = page.locator("#col-fireworks")
+    expect(column).to_contain_text("1/1 image(s)")
+    expect(page.locator("#history")).to_contain_text(
+        re.compile(r"Fireworks · seed \d+ · 1024×1024 · 4 steps · [\d.]+ s")
+    )
+    expect(page.locator("#col-aiml")).to_be_hidden()
+
+
+def test_ctrl_enter_generates(page, app):
+    open_app(page, app.url)
+    tick(page, "AI/ML API")
+    page.fill("#prompt textarea", "a cat holding a sign")
+    page.locator("#prompt textarea").press("Control+Enter")
+    wait_done(page)
+    expect(page.locator("#history")).to_contain_text("AI/ML API · seed")
+
+
+def test_reuse_seed_from_the_history(page, app, fireworks):
+    open_app(page, app.url)
+    tick(page, "Fireworks")
+    generate(page, "a red fox")
+    wait_done(page)
+    caption = page.locator("#history").inner_text()
+    seed = SEED_CAPTION.search(caption).group(1)
+    page.locator("#history button.thumbnail-item, #history .thumbnail-item").first.click()
+    expect(page.locator("#details")).to_contain_text(f"seed {seed}")
+    page.click("#reuse-seed")
+    expect(page.locator("#seed input")).to_have_value(seed)
+    generate(page, "a red fox, again")
+    expect(page.locator("#run-summary")).to_contain_text(f"Seed {seed}", timeout=30_000)
+    wait_done(page)
+    assert fireworks.requests[-1]["body"]["seed"] == int(seed)
+
+
+def test_two_backends_at_once(page, app, fireworks, aiml):
+    open_app(page, app.url)
+    tick(page, "Fireworks", "AI/ML API")
+    set_number(page, "seed", 4242)
+    generate(page, "two at once")
+    wait_done(page)
+    expect(page.locator("#col-fireworks")).to_contain_text("seed: 4242")
+    expect(page.locator("#col-aiml")).to_contain_text("seed: 4242")
+    history = page.locator("#history")
+    expect(history).to_contain_text("Fireworks · seed 4242")
+    expect(history).to_contain_text("AI/ML API · seed 4242")
+
+
+def test_missing_key_is_an_error_in_its_column_while_the_other_image_appears(page, app_without_aiml_key, aiml):
+    open_app(page, app_without_aiml_key.url)
+    expect(page.locator("#backend-status")).to_contain_text("needs a key: set AIML_API_KEY")
+    tick(page, "Fireworks", "AI/ML API")
+    generate(page, "no key for one of them")
+    wait_done(page)
+    expect(page.locator("#col-aiml")).to_contain_text("AI/ML API: no API key. Set AIML_API_KEY")
+    expect(page.locator("#history")).to_contain_text("Fireworks · seed")
+    assert [r for r in aiml.requests if r["path"].endswith("/images/generations")] == []
+
+
+def test_a_key_pasted_for_the_session_is_used(page, app_without_aiml_key, aiml):
+    from tests.conftest import AIML_KEY
+
+    open_app(page, app_without_aiml_key.url)
+    page.get_by_text("API keys (this browser session only)").click()
+    page.get_by_label("AI/ML API key").fill(AIML_KEY)
+    expect(page.locator("#backend-status")).to_contain_text("ready (key pasted for this session)")
+    tick(page, "AI/ML API")
+    generate(page, "my own key")
+    wait_done(page)
+    expect(page.locator("#history")).to_contain_text("AI/ML API · seed")
+    assert AIML_KEY not in page.content()
+
+
+def test_bad_input_gets_a_message_and_nothing_is_sent(page, app, fireworks):
+    open_app(page, app.url)
+    tick(page, "Fireworks")
+    page.fill("#prompt textarea", "   ")
+    page.click("#generate-btn")
+    expect(page.get_by_text("Nothing was sent: the prompt is empty")).to_be_visible()
+    assert fireworks.requests == []
+
+
+def test_aspect_ratio_sets_the_size_and_moving_a_slider_makes_it_custom(page, app):
+    open_app(page, app.url)
+    page.locator("#ratio input").click()
+    page.get_by_role("option", name="16:9", exact=True).click()
+    expect(page.locator("#width input[type=number]")).to_have_value("1344")
+    expect(page.locator("#height input[type=number]")).to_have_value("768")
+    set_number(page, "width", 1280)
+    page.locator("#width input[type=range]").dispatch_event("pointerup")
+    expect(page.locator("#ratio input")).to_have_value("Custom")
+
+
+def test_guidance_says_local_ignores_it_when_local_is_ticked(page, app):
+    open_app(page, app.url)
+    tick(page, "Fireworks")
+    expect(page.get_by_text("Sent to Fireworks only")).to_be_visible()
+    expect(page.get_by_text("FLUX.1 [schnell] is guidance-distilled")).to_have_count(0)
+    tick(page, "Fireworks", "Local FP8")
+    expect(page.get_by_text("Local FP8: no effect — FLUX.1 [schnell] is guidance-distilled.")).to_be_visible()
+
+
+def test_dropping_a_png_restores_its_settings(page, app, tmp_path):
+    from PIL import Image
+
+    from ui.pngmeta import save_png
+
+    png = save_png(
+        Image.new("RGB", (64, 64)),
+        tmp_path / "made-here.png",
+        {
+            "prompt": "restored prompt",
+            "backend": "aiml",
+            "seed": 31337,
+            "width": 832,
+            "height": 1216,
+            "aspect_ratio": "2:3",
+            "num_inference_steps": 6,
+            "guidance_scale": 2.0,
+        },
+    )
+    open_app(page, app.url)
+    page.get_by_text("Restore settings from a PNG").click()
+    page.locator("#restore input[type=file]").set_input_files(str(png))
+    expect(page.locator("#prompt textarea")).to_have_value("restored prompt")
+    expect(page.locator("#seed input")).to_have_value("31337")
+    expect(page.locator("#width input[type=number]")).to_have_value("832")
+    expect(page.locator("#steps input[type=number]")).to_have_value("6")
+    expect(page.locator("#backends").get_by_label("AI/ML API", exact=True)).to_be_checked()
+    expect(page.locator("#backends").get_by_label("Fireworks", exact=True)).not_to_be_checked()
