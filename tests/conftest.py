@@ -88,7 +88,7 @@ def app_settings(fireworks, aiml, tiny_model, **overrides) -> Settings:
         aiml_api_key=AIML_KEY,
         fireworks_base_url=fireworks.base_url,
         aiml_base_url=aiml.base_url,
-        http_read_timeout_s=1.0,
+        http_read_timeout_s=6.0,
         local=LocalSettings(model=str(tiny_model), device="cpu", precision="fp8"),
     )
     values.update(overrides)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 TILE = 512  # longest side of a tile's image
 PAD = 16
@@ -52,3 +52,15 @@ def contact_sheet(prompt: str, tiles: list[Tile]) -> Image.Image:
             draw.multiline_text((x + PAD, title_h + PAD), wrapped, fill=MUTED, font=_font(16), spacing=4)
         draw.text((x, title_h + TILE + 10), tile.label, fill=FG, font=_font(17))
     return sheet
+
+
+SHEET_KEY = "flux-playground-comparison"
+
+
+def sheet_pnginfo(prompt: str, tiles: list[Tile]) -> PngImagePlugin.PngInfo:
+    """The sheet's prompt and tile labels as a PNG text chunk, so the file says what it shows."""
+    import json
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(SHEET_KEY, json.dumps({"prompt": prompt, "tiles": [t.label for t in tiles]}))
+    return info

@@ -381,7 +381,7 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
         )
         ratio.input(on_ratio, [ratio, width, height], [width, height], api_visibility="private", queue=False)
         for slider in (width, height):
-            slider.release(
+            slider.input(
                 on_resize, [width, height, same_size], [ratio, width, height], api_visibility="private", queue=False
             )
         same_size.input(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
-from ui.contact_sheet import Tile, contact_sheet
+from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from ui.history import History
 from ui.present import caption, column_markdown, image_params, outcome_message, records
 from ui.scoreboard import Scoreboard
@@ -94,7 +94,8 @@ def export_run(
             label = f"{backend.label} · seed {run.outcomes[0].seed} · failed · {run.wall_s:.2f} s"
             tiles.append(Tile(label, None, message))
     sheet_path = out_dir / "comparison.png"
-    contact_sheet(state.request.prompt, tiles).save(sheet_path, format="PNG")
+    sheet = contact_sheet(state.request.prompt, tiles)
+    sheet.save(sheet_path, format="PNG", pnginfo=sheet_pnginfo(state.request.prompt, tiles))
     record = {
         "request": state.request.as_dict(),
         "wall_s": round(time.perf_counter() - state.started, 3),

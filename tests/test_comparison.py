@@ -1,0 +1,143 @@
+"""Side-by-side comparison in the browser: streaming columns, isolated failures, export, scoreboard."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.test_browser import generate, open_app, set_number, tick, wait_done
+from ui.contact_sheet import PAD, SHEET_KEY, TILE
+
+pytestmark = [pytest.mark.browser, pytest.mark.local]
+
+
+def scoreboard(page) -> dict[str, list[str]]:
+    """Backend → [runs, ok, failed, filtered], read from the rendered table."""
+    board = page.locator("#scoreboard")
+    board.scroll_into_view_if_needed()
+    expect(board).to_contain_text("Fireworks")
+    cells = [c.strip() for c in board.inner_text().split("\n") if c.strip()]
+    body = cells[cells.index("p95 s") + 1 :]
+    rows = [body[i : i + 7] for i in range(0, len(body), 7)]
+    return {r[0]: r[1:5] for r in rows}
+
+
+def wall_time(page) -> float:
+    text = page.locator("#run-summary").inner_text()
+    return float(re.search(r"run wall time ([\d.]+) s", text).group(1))
+
+
+def test_columns_stream_in_and_the_run_takes_the_slowest_not_the_sum(page, app, fireworks, aiml):
+    fireworks.delay_s, aiml.delay_s = 0.0, 2.5
+    open_app(page, app.url)
+    tick(page, "Local FP8", "Fireworks", "AI/ML API")
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    generate(page, "streaming columns")
+    expect(page.locator("#col-fireworks")).to_contain_text("1/1 image(s)")
+    # Fireworks is done and shown while the delayed AI/ML column is still working.
+    expect(page.locator("#col-aiml")).to_contain_text("⏳")
+    wait_done(page)
+    expect(page.locator("#col-aiml")).to_contain_text("1/1 image(s)")
+    expect(page.locator("#col-local")).to_contain_text("1/1 image(s)")
+
+    fireworks.delay_s, aiml.delay_s = 2.0, 2.5
+    generate(page, "concurrent, not serial")
+    wait_done(page)
+    assert wall_time(page) < 0.75 * (2.0 + 2.5)
+
+
+def test_a_failure_stays_in_its_column_and_export_and_scoreboard_match(page, app, fireworks):
+    open_app(page, app.url)
+    tick(page, "Local FP8", "Fireworks", "AI/ML API")
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    set_number(page, "seed", 606)
+    generate(page, "all three, all fine")
+    wait_done(page)
+
+    fireworks.mode = "500"
+    generate(page, "fireworks breaks")
+    wait_done(page)
+    expect(page.locator("#col-fireworks")).to_contain_text("Fireworks failed upstream (HTTP 500")
+    expect(page.locator("#col-fireworks")).to_contain_text("no image")
+    for other in ("#col-aiml", "#col-local"):
+        expect(page.locator(other)).to_contain_text("1/1 image(s)")
+        expect(page.locator(other)).not_to_contain_text("failed")
+
+    # Contact sheet: one labelled tile per backend, the failed one included.
+    page.get_by_text("Export this comparison").click()
+    href = page.locator("#sheet-file a").first.get_attribute("href")
+    sheet = Image.open(io.BytesIO(page.request.get(href).body()))
+    labels = json.loads(sheet.info[SHEET_KEY])["tiles"]
+    assert [label.split(" · ")[0] for label in labels] == ["Local FP8", "Fireworks", "AI/ML API"]
+    assert "failed" in labels[1] and "seed 606" in labels[0]
+    assert sheet.width == PAD + 3 * (TILE + PAD)
+    record = json.loads(page.request.get(page.locator("#json-file a").first.get_attribute("href")).body())
+    assert [b["backend"] for b in record["backends"]] and len(record["images"]) == 3
+    assert {i["backend"]: i["status"] for i in record["images"]} == {
+        "local": "ok",
+        "fireworks": "upstream",
+        "aiml": "ok",
+    }
+
+    # Scoreboard: two runs each; Fireworks one image ok, one failed.
+    assert scoreboard(page) == {
+        "Local FP8": ["2", "2", "0", "0"],
+        "Fireworks": ["2", "1", "1", "0"],
+        "AI/ML API": ["2", "2", "0", "0"],
+    }
+
+
+def test_same_size_everywhere_gives_every_column_the_same_pixels(page, app, aiml, fireworks):
+    open_app(page, app.url)
+    tick(page, "Fireworks", "AI/ML API")
+    set_number(page, "width", 1280)
+    set_number(page, "height", 720)
+    expect(page.locator("#ratio input")).to_have_value("Custom")
+    page.locator("#same-size input").check()
+    expect(page.locator("#ratio input")).to_have_value("16:9")
+    expect(page.locator("#width input[type=number]")).to_have_value("1344")
+    generate(page, "same pixels")
+    wait_done(page)
+    assert aiml.requests[0]["body"]["image_size"] == {"width": 1344, "height": 768}
+    expect(page.locator("#col-aiml")).to_contain_text("1344×768 returned")
+    expect(page.locator("#col-fireworks")).to_contain_text("1344×768 → aspect ratio 16:9 → 1344×768 returned")
+
+
+def test_local_progress_and_cancel(page, app):
+    local = app.backends["local"]
+    open_app(page, app.url)
+    tick(page, "Local FP8")
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    generate(page, "load it first")
+    wait_done(page)
+
+    transformer = local.loaded.pipe.transformer
+    real_forward = transformer.forward
+
+    def slow_forward(*args, **kwargs):
+        time.sleep(0.4)  # makes a step long enough for a person (or a test) to press Cancel
+        return real_forward(*args, **kwargs)
+
+    transformer.forward = slow_forward
+    try:
+        set_number(page, "steps", 12)
+        generate(page, "slow enough to cancel")
+        expect(page.locator("#col-local")).to_contain_text(re.compile(r"step [2-9]/12"))
+        page.click("#cancel-btn")
+        expect(page.locator("#col-local")).to_contain_text("Local FP8: cancelled", timeout=15_000)
+        wait_done(page)
+    finally:
+        transformer.forward = real_forward
+    set_number(page, "steps", 2)
+    generate(page, "and the next run works")
+    wait_done(page)
+    expect(page.locator("#col-local")).to_contain_text("1/1 image(s)")
