@@ -149,3 +149,30 @@ def test_zerogpu_duration_grows_with_the_job():
     small = gpu_duration_s(GenerationRequest("x", 512, 512, num_inference_steps=1))
     big = gpu_duration_s(GenerationRequest("x", 1536, 1536, num_inference_steps=12, num_images=4))
     assert 10 <= small < big <= 120
+
+
+def test_gpu_work_is_serialized_across_concurrent_runs(local):
+    import asyncio
+
+    log = []
+
+    def ctx(name):
+        return RunContext(on_progress=lambda m, f: log.append((name, m)))
+
+    async def both():
+        req = GenerationRequest("x", 128, 128, seed=1, num_inference_steps=3)
+        await asyncio.gather(local.generate(req, ctx("a")), local.generate(req, ctx("b")))
+
+    asyncio.run(both())
+    steps = [name for name, m in log if m.startswith("step")]
+    # One run's steps all come before the other's: never interleaved.
+    assert steps in (["a"] * 4 + ["b"] * 4, ["b"] * 4 + ["a"] * 4)
+
+
+def test_changing_precision_reloads_on_next_use(tiny_model):
+    backend = LocalBackend(LocalSettings(model=str(tiny_model), device="cpu", precision="fp8"))
+    gen(backend)
+    backend.reconfigure(precision="bf16")
+    assert backend.loaded is None and "(bf16)" in backend.status().message
+    gen(backend)
+    assert backend.loaded.precision == "bf16"
