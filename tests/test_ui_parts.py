@@ -102,7 +102,7 @@ def test_ratio_and_size_controls():
     req = controls.build_request("  cat ", "Custom", 1000.0, 700, 4, 3.5, 0, 1, same_size=True)
     assert (req.width, req.height, req.aspect_ratio, req.prompt) == (1216, 832, "3:2", "cat")
     assert controls.api_size("3:4", 64, 64) == (896, 1152) and controls.api_size("Custom", 64, 96) == (64, 96)
-    with pytest.raises(ValueError, match="width 1000.5"):
+    with pytest.raises(ValueError, match="width must be a whole number, got 1000.5"):
         controls.build_request("cat", "Custom", 1000.5, 512, 4, 3.5, 0, 1)
 
 
