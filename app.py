@@ -6,6 +6,9 @@ import argparse
 import logging
 import os
 
+if os.environ.get("SPACES_ZERO_GPU"):
+    import spaces  # noqa: F401  # must come before torch touches CUDA on ZeroGPU
+
 import gradio as gr
 
 from backends import Backend, Settings, build_backends

@@ -109,8 +109,10 @@ def app_without_aiml_key(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     running.demo.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it
+    # is open, which would break the asyncio tests of later modules.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/test.sh, which installs it")
     from playwright.sync_api import sync_playwright

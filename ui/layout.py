@@ -147,21 +147,41 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
                 columns, col_md, col_gallery = {}, {}, {}
                 with gr.Row(equal_height=False):
                     for b in backends.values():
-                        with gr.Column(visible=False, elem_classes="backend-col", elem_id=f"col-{b.id}") as col:
-                            col_md[b.id] = gr.Markdown(f"### {b.label}", elem_id=f"colmd-{b.id}")
+                        with gr.Column(
+                            visible=False, elem_classes="backend-col", elem_id=f"col-{b.id}", min_width=220
+                        ) as col:
                             col_gallery[b.id] = gr.Gallery(
                                 show_label=False,
-                                columns=2,
-                                height=380,
+                                columns=1,
+                                height=340,
                                 object_fit="contain",
                                 elem_id=f"colgal-{b.id}",
                                 buttons=["download", "fullscreen"],
                             )
+                            col_md[b.id] = gr.Markdown(f"### {b.label}", elem_id=f"colmd-{b.id}")
                         columns[b.id] = col
                 with gr.Accordion("Export this comparison", open=False):
                     with gr.Row():
                         sheet_file = gr.File(label="Contact sheet (PNG)", elem_id="sheet-file")
                         json_file = gr.File(label="Run record (JSON)", elem_id="json-file")
+                with gr.Row():
+                    score_table = gr.Dataframe(
+                        headers=COLUMNS,
+                        label="Scoreboard (this session; counts are images)",
+                        elem_id="scoreboard",
+                        interactive=False,
+                        scale=3,
+                    )
+                    score_plot = gr.BarPlot(
+                        pd.DataFrame({"backend": pd.Series(dtype=str), "median_s": pd.Series(dtype=float)}),
+                        x="backend",
+                        y="median_s",
+                        title="Median latency per backend (s)",
+                        y_title="seconds",
+                        elem_id="score-plot",
+                        scale=2,
+                        height=240,
+                    )
                 history = gr.Gallery(
                     label="History (this session, newest first)",
                     columns=5,
@@ -177,24 +197,6 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
                         reuse_seed_btn = gr.Button("Reuse seed", elem_id="reuse-seed", size="sm")
                         reuse_all_btn = gr.Button("Reuse settings", elem_id="reuse-settings", size="sm")
                         download_btn = gr.DownloadButton("Download PNG", elem_id="download-png", size="sm")
-                with gr.Row():
-                    score_table = gr.Dataframe(
-                        headers=COLUMNS,
-                        label="Scoreboard (this session; counts are images)",
-                        elem_id="scoreboard",
-                        interactive=False,
-                        scale=3,
-                    )
-                    score_plot = gr.BarPlot(
-                        pd.DataFrame({"backend": [], "stat": [], "seconds": []}),
-                        x="backend",
-                        y="seconds",
-                        color="stat",
-                        title="Latency per backend (s)",
-                        elem_id="score-plot",
-                        scale=2,
-                        height=240,
-                    )
 
         # Hidden inputs/outputs for the scripting endpoint /generate (environment keys only).
         with gr.Column(visible=False):
@@ -230,7 +232,7 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
             for b in order:
                 first[columns[b]] = gr.Column(visible=b in selected)
                 first[col_md[b]] = f"### {backends[b].label}\n\n⏳ waiting…"
-                first[col_gallery[b]] = None
+                first[col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
             yield first
             state = None
             async for state, event in sess.run(req, chosen, {"fireworks": fk, "aiml": ak}, sec):
@@ -241,7 +243,7 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
                         col_gallery[b.id]: state.images.get(b.id) or None,
                         history: sess.history.gallery(),
                         score_table: sess.scoreboard.rows(),
-                        score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["bar", "backend", "seconds"]),
+                        score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
                     }
                 else:
                     yield {col_md[b.id]: f"### {b.label}\n\n⏳ {event.message}"}

@@ -55,10 +55,7 @@ class Scoreboard:
         return rows
 
     def plot_rows(self) -> list[dict]:
-        """Two bars per backend (median, p95), one row each, for a bar plot coloured by backend."""
-        out = []
-        for s in self.stats.values():
-            if s.latencies:
-                out.append({"bar": f"{s.label} median", "backend": s.label, "seconds": statistics.median(s.latencies)})
-                out.append({"bar": f"{s.label} p95", "backend": s.label, "seconds": percentile(s.latencies, 95)})
-        return out
+        """Median latency per backend, for the bar plot (p95 is in the table)."""
+        return [
+            {"backend": s.label, "median_s": statistics.median(s.latencies)} for s in self.stats.values() if s.latencies
+        ]

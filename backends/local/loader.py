@@ -103,6 +103,11 @@ def next_offload(offload: str) -> str | None:
 def _gpu_facts() -> tuple[str, tuple[int, int], int]:
     import torch
 
+    from backends.local.zerogpu import ZEROGPU_FACTS, on_zerogpu
+
+    if on_zerogpu():  # no GPU is attached at start-up; ZeroGPU lends an H200 slice per call
+        return ZEROGPU_FACTS
+
     name = torch.cuda.get_device_name()
     capability = torch.cuda.get_device_capability()
     free, _ = torch.cuda.mem_get_info()

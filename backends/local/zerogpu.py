@@ -17,6 +17,8 @@ F = TypeVar("F", bound=Callable)
 BASE_S = 10  # text encoders, VAE and transfer
 PER_STEP_S_1MP = 0.6  # bf16 on ZeroGPU hardware, with headroom
 MAX_S = 120
+# What ZeroGPU lends (an H200 slice), for the start-up load when no GPU is attached yet.
+ZEROGPU_FACTS = ("ZeroGPU (H200)", (9, 0), 70 * 1024**3)
 
 
 def on_zerogpu() -> bool:
