@@ -33,13 +33,22 @@ def set_number(page, elem_id: str, value) -> None:
     field.press("Enter")
 
 
+def runs_done(page) -> int:
+    match = re.search(r"Run (\d+) ·", page.locator("#run-summary").inner_text())
+    return int(match.group(1)) if match else 0
+
+
 def generate(page, prompt: str) -> None:
+    """Start a run; wait_done then waits for this run, not the one before."""
     page.fill("#prompt textarea", prompt)
+    page.evaluate("n => window.__expected_run = n", runs_done(page) + 1)
     page.click("#generate-btn")
 
 
 def wait_done(page, timeout=30_000):
-    expect(page.locator("#run-summary")).to_contain_text("run wall time", timeout=timeout)
+    expected = page.evaluate("() => window.__expected_run || 1")
+    expect(page.locator("#run-summary")).to_contain_text(f"Run {expected} ·", timeout=timeout)
+    expect(page.locator("#run-summary")).to_contain_text("run wall time")
 
 
 def test_prompt_backend_generate_shows_the_seed_tagged_image(page, app):
@@ -59,6 +68,7 @@ def test_ctrl_enter_generates(page, app):
     open_app(page, app.url)
     tick(page, "AI/ML API")
     page.fill("#prompt textarea", "a cat holding a sign")
+    page.evaluate("() => window.__expected_run = 1")
     page.locator("#prompt textarea").press("Control+Enter")
     wait_done(page)
     expect(page.locator("#history")).to_contain_text("AI/ML API · seed")
@@ -76,8 +86,8 @@ def test_reuse_seed_from_the_history(page, app, fireworks):
     page.click("#reuse-seed")
     expect(page.locator("#seed input")).to_have_value(seed)
     generate(page, "a red fox, again")
-    expect(page.locator("#run-summary")).to_contain_text(f"Seed {seed}", timeout=30_000)
     wait_done(page)
+    expect(page.locator("#run-summary")).to_contain_text(f"seed {seed}")
     assert fireworks.requests[-1]["body"]["seed"] == int(seed)
 
 

@@ -37,7 +37,8 @@ document.addEventListener('keydown', (e) => {
   if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
     e.preventDefault();
     document.querySelector('#generate-btn')?.click();
-  } else if (e.key === 'Escape') {
+  } else if (e.key === 'Escape' && !e.target.closest?.('.gallery, [id^=colgal-], #history')) {
+    // Esc also closes image previews: only cancel when it isn't aimed at a gallery.
     document.querySelector('#cancel-btn')?.click();
   }
 });
@@ -178,6 +179,7 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
                         y="median_s",
                         title="Median latency per backend (s)",
                         y_title="seconds",
+                        y_lim=[0, None],
                         elem_id="score-plot",
                         scale=2,
                         height=240,
@@ -252,8 +254,10 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
             sheet, record = export_run(state, chosen, sess.history.dir / "export", sec)
             ok = sum(o.image is not None for r in state.runs.values() for o in r.outcomes)
             asked = req.num_images * len(chosen)
+            sess.run_count += 1
             yield {
-                summary: f"Seed **{req.seed}** · {ok}/{asked} image(s) · run wall time **{wall:.2f} s** "
+                summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image(s) · "
+                f"run wall time **{wall:.2f} s** "
                 f"(slowest backend {slowest:.2f} s)",
                 sheet_file: str(sheet),
                 json_file: str(record),

@@ -36,6 +36,7 @@ class Session:
         self.cancel = threading.Event()
         self.selected: dict | None = None
         self.selected_path: str | None = None
+        self.run_count = 0
 
     def close(self) -> None:
         self.cancel.set()
