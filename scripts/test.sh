@@ -11,8 +11,12 @@ PY="$VENV/bin/python"
 
 if ! "$PY" -c "import torch" 2>/dev/null; then
   # A local CPU wheel (pip's find-links) if there is one, else PyTorch's CPU index.
-  "$PY" -m pip install -q --no-index torch==2.13.0 2>/dev/null \
-    || "$PY" -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+  if "$PY" -m pip download -q --no-index --no-deps -d "$(mktemp -d)" torch==2.13.0 2>/dev/null; then
+    "$PY" -m pip install -q torch==2.13.0
+  else
+    "$PY" -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple
+  fi
 fi
 "$PY" -m pip install -q -r requirements-dev.txt
 

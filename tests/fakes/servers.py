@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image, ImageDraw, ImageFont
 
+# The fake keeps its own copy of the table (not backends.sizes), so the client is checked against it.
 RATIO_SIZES = {
     "1:1": (1024, 1024),
     "21:9": (1536, 640),
