@@ -1,0 +1,26 @@
+"""The Blocks app: the page's components, one Session per visitor, and the wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import gradio as gr
+
+from backends import Backend
+from ui.events import wire
+from ui.layout import TITLE, build_page
+from ui.session import Session
+
+
+def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> gr.Blocks:
+    """The whole page, wired to ``backends`` (id → Backend, in display order).
+
+    ``secrets`` are the server's keys, redacted from anything an upstream API echoes back.
+    """
+    # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
+        session = gr.State(Session, delete_callback=lambda s: s.close())
+        page = build_page(backends)
+        show_status = wire(page, session, backends, secrets)
+        demo.load(show_status, [page.fw_key, page.aiml_key], [page.status], api_visibility="private")
+    return demo

@@ -1,0 +1,294 @@
+"""What the page does: the event handlers, and the wiring of components to them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
+
+import gradio as gr
+import pandas as pd
+
+from backends import Backend, BackendRun, InvalidRequest
+from backends.sizes import CUSTOM
+from ui import controls
+from ui.history import History
+from ui.layout import guidance_info, status_markdown
+from ui.pngmeta import read_params
+from ui.session import Session, column_text, export_run
+
+
+def wire(
+    page: SimpleNamespace, session: gr.State, backends: Mapping[str, Backend], secrets: Sequence[str]
+) -> Callable[[str, str], str]:
+    """Attach every listener, including the scripting endpoint /generate; return the status renderer."""
+    p = page
+    order = list(backends)
+    registry = backends  # api_generate's parameter is called `backends`, as scripts name it
+    api_store = History(limit=256)  # /generate's images: bounded like a session's
+
+    # The components, by the names the handlers below close over.
+    summary, columns, col_md, col_gallery, history, score_table = (
+        p.summary,
+        p.columns,
+        p.col_md,
+        p.col_gallery,
+        p.history,
+        p.score_table,
+    )
+    score_plot, sheet_file, json_file, status, prompt, ticked = (
+        p.score_plot,
+        p.sheet_file,
+        p.json_file,
+        p.status,
+        p.prompt,
+        p.ticked,
+    )
+    ratio, width, height, steps, guidance, seed = p.ratio, p.width, p.height, p.steps, p.guidance, p.seed
+    num_images, same_size, fw_key, aiml_key, generate_btn, cancel_btn = (
+        p.num_images,
+        p.same_size,
+        p.fw_key,
+        p.aiml_key,
+        p.generate_btn,
+        p.cancel_btn,
+    )
+    details, download_btn, reuse_seed_btn, reuse_all_btn, restore, precision = (
+        p.details,
+        p.download_btn,
+        p.reuse_seed_btn,
+        p.reuse_all_btn,
+        p.restore,
+        p.precision,
+    )
+    offload, api_prompt, api_backends, api_ratio, api_width, api_height = (
+        p.offload,
+        p.api_prompt,
+        p.api_backends,
+        p.api_ratio,
+        p.api_width,
+        p.api_height,
+    )
+    api_steps, api_guidance, api_seed, api_num, api_gallery, api_records = (
+        p.api_steps,
+        p.api_guidance,
+        p.api_seed,
+        p.api_num,
+        p.api_gallery,
+        p.api_records,
+    )
+    api_btn = p.api_btn
+
+    def show_status(fw_key: str = "", aiml_key: str = "") -> str:
+        return status_markdown(backends, fw_key, aiml_key)
+
+    def session_secrets(fw_key: str, aiml_key: str) -> list[str]:
+        return [*secrets, fw_key, aiml_key]
+
+    # ---- handlers ------------------------------------------------------------------
+    col_outputs = [x for b in order for x in (columns[b], col_md[b], col_gallery[b])]
+    run_outputs = [summary, *col_outputs, history, score_table, score_plot, sheet_file, json_file]
+
+    async def on_generate(sess: Session, text, selected, ratio_v, w, h, steps_v, guid, seed_v, n, same, fk, ak):
+        if not selected:
+            raise gr.Error("Tick at least one backend.")
+        try:
+            req = controls.build_request(text, ratio_v, w, h, steps_v, guid, seed_v, n, same)
+        except InvalidRequest as err:
+            raise gr.Error(f"Nothing was sent: {err}.") from err
+        req = req.with_seed()
+        chosen = [backends[b] for b in order if b in selected]
+        sec = session_secrets(fk, ak)
+        started = time.perf_counter()
+        first = {summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…"}
+        for b in order:
+            first[columns[b]] = gr.Column(visible=b in selected)
+            first[col_md[b]] = f"### {backends[b].label}\n\n⏳ waiting…"
+            first[col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
+        yield first
+        state = None
+        async for state, event in sess.run(req, chosen, {"fireworks": fk, "aiml": ak}, sec):
+            b = backends[event.backend]
+            if isinstance(event, BackendRun):
+                yield {
+                    col_md[b.id]: column_text(b, state, sec),
+                    col_gallery[b.id]: state.images.get(b.id) or None,
+                    history: sess.history.gallery(),
+                    score_table: sess.scoreboard.rows(),
+                    score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
+                }
+            else:
+                yield {col_md[b.id]: f"### {b.label}\n\n⏳ {event.message}"}
+        wall = time.perf_counter() - started
+        slowest = max((r.wall_s for r in state.runs.values()), default=0.0)
+        sheet, record = export_run(state, chosen, sess.history.dir / "export", sec)
+        ok = sum(o.image is not None for r in state.runs.values() for o in r.outcomes)
+        asked = req.num_images * len(chosen)
+        sess.run_count += 1
+        yield {
+            summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image(s) · "
+            f"run wall time **{wall:.2f} s** "
+            f"(slowest backend {slowest:.2f} s)",
+            sheet_file: str(sheet),
+            json_file: str(record),
+            status: show_status(fk, ak),
+        }
+
+    async def on_cancel(sess: Session):
+        sess.cancel.set()
+
+    async def api_generate(
+        prompt, backends, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images
+    ):
+        selected = [b for b in order if b in (backends or [])]
+        if not selected:
+            raise gr.Error(f"Name at least one backend: {', '.join(order)}.")
+        w, h = controls.api_size(aspect_ratio, width, height)
+        try:
+            req = controls.build_request(
+                prompt, aspect_ratio, w, h, num_inference_steps, guidance_scale, seed, num_images
+            )
+        except InvalidRequest as err:
+            raise gr.Error(f"Nothing was sent: {err}.") from err
+        req = req.with_seed()
+        chosen = [registry[b] for b in selected]
+        sess = Session()
+        sess.history = api_store
+        gallery, recs = [], []
+        async for state, event in sess.run(req, chosen, {}, list(secrets)):
+            if isinstance(event, BackendRun):
+                gallery += state.images.get(event.backend, [])
+        recs = state.records
+        return gallery, recs
+
+    def on_ratio(r, w, h):
+        nw, nh = controls.size_for_ratio(r, w, h)
+        return nw, nh
+
+    def on_resize(w, h, same):
+        r, nw, nh = controls.ratio_after_resize(w, h, same)
+        return r, nw, nh
+
+    def on_same_size(same, r, w, h):
+        if not same:
+            return gr.Dropdown(choices=controls.RATIO_CHOICES), w, h
+        r2, nw, nh = controls.ratio_after_resize(w, h, True)
+        return gr.Dropdown(value=r2, choices=controls.RATIO_CHOICES[:-1]), nw, nh
+
+    def on_select(sess: Session, evt: gr.SelectData):
+        # Match by caption: a run may have added images since the gallery the user clicked was drawn.
+        entries = list(sess.history.entries)
+        shown = evt.value.get("caption") if isinstance(evt.value, dict) else None
+        entry = next((e for e in entries if e.caption == shown), None)
+        if entry is None:
+            if not 0 <= evt.index < len(entries):
+                raise gr.Error("That image is no longer in the history.")
+            entry = entries[evt.index]
+        sess.selected = entry.params
+        p = entry.params
+        text = (
+            f"**{entry.caption}**\n\n"
+            f"Prompt: {p['prompt']}\n\n"
+            f"Backend `{p['backend']}` · seed `{p['seed']}` · {p['width']}×{p['height']} "
+            f"(ratio {p['aspect_ratio']}) · {p['num_inference_steps']} steps · guidance {p['guidance_scale']}"
+        )
+        return text, gr.DownloadButton(value=str(entry.path))
+
+    def on_reuse_seed(sess: Session):
+        if not sess.selected:
+            raise gr.Error("Select an image in the history first.")
+        return sess.selected["seed"]
+
+    def apply_params(p: dict):
+        return (
+            p.get("prompt", ""),
+            [p["backend"]] if p.get("backend") in backends else gr.skip(),
+            p.get("aspect_ratio") if p.get("aspect_ratio") in controls.RATIO_CHOICES else CUSTOM,
+            p.get("width", 1024),
+            p.get("height", 1024),
+            p.get("num_inference_steps", 4),
+            p.get("guidance_scale", 3.5),
+            p.get("seed", 0),
+            1,
+        )
+
+    def on_reuse_settings(sess: Session):
+        if not sess.selected:
+            raise gr.Error("Select an image in the history first.")
+        return apply_params(sess.selected)
+
+    def on_restore(path):
+        if not path:
+            return (gr.skip(),) * 9
+        params = read_params(path)
+        if not params:
+            gr.Warning("That PNG carries no playground settings.")
+            return (gr.skip(),) * 9
+        gr.Info(f"Restored settings: {params.get('backend')} · seed {params.get('seed')}")
+        return apply_params(params)
+
+    form = [prompt, ticked, ratio, width, height, steps, guidance, seed, num_images]
+    gen_inputs = [
+        session,
+        prompt,
+        ticked,
+        ratio,
+        width,
+        height,
+        steps,
+        guidance,
+        seed,
+        num_images,
+        same_size,
+        fw_key,
+        aiml_key,
+    ]
+    for trigger in (generate_btn.click, prompt.submit):
+        trigger(
+            on_generate,
+            gen_inputs,
+            run_outputs + [status],
+            api_visibility="private",
+            concurrency_limit=16,
+            concurrency_id="generate",
+            show_progress="minimal",
+        )
+    cancel_btn.click(on_cancel, [session], None, queue=False, api_visibility="private")
+    api_btn.click(
+        api_generate,
+        [api_prompt, api_backends, api_ratio, api_width, api_height, api_steps, api_guidance, api_seed, api_num],
+        [api_gallery, api_records],
+        api_name="generate",
+        concurrency_limit=16,
+        concurrency_id="generate",
+    )
+    ratio.input(on_ratio, [ratio, width, height], [width, height], api_visibility="private", queue=False)
+    for slider in (width, height):
+        slider.input(
+            on_resize, [width, height, same_size], [ratio, width, height], api_visibility="private", queue=False
+        )
+    same_size.input(
+        on_same_size,
+        [same_size, ratio, width, height],
+        [ratio, width, height],
+        api_visibility="private",
+        queue=False,
+    )
+    ticked.change(
+        lambda s: gr.Slider(info=guidance_info(s)), [ticked], [guidance], api_visibility="private", queue=False
+    )
+    for key in (fw_key, aiml_key):
+        key.change(show_status, [fw_key, aiml_key], [status], api_visibility="private", queue=False)
+    history.select(on_select, [session], [details, download_btn], api_visibility="private")
+    reuse_seed_btn.click(on_reuse_seed, [session], [seed], api_visibility="private")
+    reuse_all_btn.click(on_reuse_settings, [session], form, api_visibility="private")
+    restore.upload(on_restore, [restore], form, api_visibility="private")
+    if "local" in backends:
+
+        def on_local_settings(p, o, fk, ak):
+            backends["local"].reconfigure(precision=p, offload=o)
+            return show_status(fk, ak)
+
+        for c in (precision, offload):
+            c.input(on_local_settings, [precision, offload, fw_key, aiml_key], [status], api_visibility="private")
+    return show_status

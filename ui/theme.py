@@ -1,0 +1,27 @@
+"""How the page looks and the keyboard shortcuts: passed to `launch()`, as Gradio 6 wants."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+CSS = """
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
+.dot.ready { background: #16a34a; } .dot.off { background: #9ca3af; }
+#run-summary p { margin: 0; }
+.backend-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
+.backend-col .prose h3 { margin: 0 0 4px 0; }
+"""
+HEAD = """
+<script>
+document.addEventListener('keydown', (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+    e.preventDefault();
+    document.querySelector('#generate-btn')?.click();
+  } else if (e.key === 'Escape' && !e.target.closest?.('.gallery, [id^=colgal-], #history')) {
+    // Esc also closes image previews: only cancel when it isn't aimed at a gallery.
+    document.querySelector('#cancel-btn')?.click();
+  }
+});
+</script>
+"""
+LAUNCH_OPTIONS = {"css": CSS, "head": HEAD, "theme": gr.themes.Soft()}
