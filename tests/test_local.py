@@ -176,3 +176,20 @@ def test_changing_precision_reloads_on_next_use(tiny_model):
     assert backend.loaded is None and "(bf16)" in backend.status().message
     gen(backend)
     assert backend.loaded.precision == "bf16"
+
+
+def test_fp8_matmul_quantization_visits_every_linear_one_block_at_a_time(monkeypatch):
+    """The torchao path needs a GPU with FP8; here we check what it is applied to, with quantize_ recorded."""
+    import torchao.quantization as tq
+
+    from backends.local.loader import quantize_transformer_fp8
+    from bench.random_flux import make_random_pipeline
+
+    transformer = make_random_pipeline("tiny").transformer
+    visited = []
+    monkeypatch.setattr(tq, "quantize_", lambda module, config: visited.append(module))
+    quantize_transformer_fp8(transformer, "cpu")
+    blocks = [*transformer.transformer_blocks, *transformer.single_transformer_blocks]
+    assert all(any(b is v for v in visited) for b in blocks)  # each block quantized on its own
+    covered = {id(m) for v in visited for m in v.modules()}
+    assert all(id(m) in covered for m in transformer.modules() if isinstance(m, torch.nn.Linear))

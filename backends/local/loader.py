@@ -149,11 +149,22 @@ def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambd
     return loaded
 
 
-def quantize_transformer_fp8(transformer: Any) -> None:
-    """FP8 dynamic activation + FP8 weight quantization, row-wise scales (torchao), in place."""
+def quantize_transformer_fp8(transformer: Any, device: str) -> None:
+    """FP8 dynamic activation + FP8 weight quantization, row-wise scales (torchao), in place, on ``device``.
+
+    One block at a time: the peak is the FP8 model plus one bf16 block, so a 24 GB card never
+    holds the 24 GB bf16 transformer, and torchao's quantization kernels see GPU tensors.
+    """
+    import torch
     from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-    quantize_(transformer, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
+    for child in transformer.children():
+        parts = list(child) if isinstance(child, torch.nn.ModuleList) else [child]
+        for part in parts:
+            part.to(device)
+            quantize_(part, config)
+    transformer.to(device)
 
 
 def store_t5_in_fp8(text_encoder: Any) -> None:
@@ -196,7 +207,9 @@ def prepare_pipeline(
     if settings.precision == "fp8":
         report("converting weights to FP8")
         if fp8_matmul:
-            quantize_transformer_fp8(pipe.transformer)
+            quantize_transformer_fp8(pipe.transformer, device)
+            if offload != "none":
+                pipe.transformer.to("cpu")  # offload hooks expect to start from the CPU
         else:
             # Every linear in the 57 blocks, adaLN modulation included (~3B of the 12B parameters;
             # diffusers' default pattern would keep those in bf16). Embedders and output stay bf16.
