@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 
 import httpx
 from PIL import Image
 
-from backends.errors import BackendError, MissingKey
+from backends.errors import BackendError, MissingKey, UpstreamError
 from backends.http import RetryPolicy
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
+
+log = logging.getLogger(__name__)
 
 
 class HostedBackend(Backend):
@@ -54,8 +57,11 @@ class HostedBackend(Backend):
         try:
             image, seed, server_s = await self.generate_one(request, index, key)
         except BackendError as err:
-            outcome = ImageOutcome(index, request.image_seed(index), error=err)
-            return outcome, None
+            return ImageOutcome(index, request.image_seed(index), error=err), None
+        except Exception as err:  # an odd reply must not take this run's other images with it
+            log.warning("%s: unexpected %s for image %d", self.label, type(err).__name__, index)
+            error = UpstreamError(f"unreadable reply ({type(err).__name__})")
+            return ImageOutcome(index, request.image_seed(index), error=error), None
         latency = time.perf_counter() - started
         return ImageOutcome(index, seed, image=image, latency_s=latency), server_s
 

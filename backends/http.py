@@ -19,6 +19,10 @@ WRITE_TIMEOUT_S = 30.0
 POOL_TIMEOUT_S = 30.0
 
 
+# Failures before the request reached the server: safe to retry.
+RETRYABLE_CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def make_client(read_timeout_s: float = READ_TIMEOUT_S) -> httpx.AsyncClient:
     """The one AsyncClient the hosted backends share, with explicit timeouts and no redirects."""
     timeout = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S)
@@ -110,16 +114,18 @@ async def send_with_retries(
         last = attempt == policy.max_retries
         try:
             response = await send()
+        except RETRYABLE_CONNECTION_ERRORS as err:
+            # The request never reached the server, so a retry cannot bill twice.
+            if last:
+                kind = Timeout if isinstance(err, httpx.TimeoutException) else UpstreamError
+                raise kind(f"could not connect: {type(err).__name__}") from err
+            await sleep(backoff_s(attempt, policy, None))
+            continue
         except httpx.TimeoutException as err:
-            if last:
-                raise Timeout(f"no reply within the time limit ({type(err).__name__})") from err
-            await sleep(backoff_s(attempt, policy, None))
-            continue
-        except httpx.TransportError as err:
-            if last:
-                raise UpstreamError(f"could not connect: {type(err).__name__}") from err
-            await sleep(backoff_s(attempt, policy, None))
-            continue
+            # Sent but unanswered: the image may be made (and billed) anyway, so no retry.
+            raise Timeout(f"no reply within the time limit ({type(err).__name__})") from err
+        except httpx.HTTPError as err:
+            raise UpstreamError(f"the connection failed: {type(err).__name__}") from err
         if response.is_success or (accept_redirects and response.is_redirect):
             return response
         if last or not is_retryable_status(response.status_code):

@@ -18,8 +18,8 @@ from backends.types import Backend
 class Settings:
     """Everything the app reads from the environment, read once in app.py."""
 
-    fireworks_api_key: str | None = None
-    aiml_api_key: str | None = None
+    fireworks_api_key: str | None = field(default=None, repr=False)  # never in a repr, log or traceback
+    aiml_api_key: str | None = field(default=None, repr=False)
     fireworks_base_url: str = fireworks.DEFAULT_BASE_URL
     aiml_base_url: str = aiml.DEFAULT_BASE_URL
     http_read_timeout_s: float = READ_TIMEOUT_S

@@ -67,10 +67,16 @@ async def run_backends(
         return report
 
     cancel = cancel or threading.Event()
+    # Set when this run ends for any reason (e.g. the browser went away), so a GPU job still
+    # queued or running for it stops instead of finishing for nobody.
+    over = threading.Event()
+
+    def is_cancelled() -> bool:
+        return cancel.is_set() or over.is_set()
 
     async def run_and_queue(backend: Backend) -> None:
         base = contexts.get(backend.id) or RunContext()
-        ctx = RunContext(api_key=base.api_key, on_progress=reporter(backend.id), is_cancelled=cancel.is_set)
+        ctx = RunContext(api_key=base.api_key, on_progress=reporter(backend.id), is_cancelled=is_cancelled)
         started = time.perf_counter()
         try:
             run = await run_one(backend, request, ctx)
@@ -98,6 +104,7 @@ async def run_backends(
                 remaining -= 1
             yield event
     finally:
+        over.set()
         watcher.cancel()
         for task in tasks:
             task.cancel()

@@ -126,7 +126,7 @@ class Progress:
 class RunContext:
     """Per-call extras a backend may use: the session's key, progress and cancel hooks."""
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     on_progress: Callable[[str, float | None], None] = lambda message, fraction: None
     is_cancelled: Callable[[], bool] = lambda: False
 

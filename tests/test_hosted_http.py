@@ -90,11 +90,11 @@ async def test_fireworks_500_is_retried_twice_then_reported(fw, fireworks):
     assert len(posts(fireworks)) == 3
 
 
-async def test_fireworks_timeout_is_typed(fw, fireworks):
+async def test_fireworks_read_timeout_is_typed_and_not_retried(fw, fireworks):
     fireworks.mode = "timeout"
     err = (await run(fw)).outcomes[0].error
     assert isinstance(err, e.Timeout)
-    assert len(posts(fireworks)) == 3
+    assert len(posts(fireworks)) == 1  # it was sent: a retry could make (and bill) a second image
 
 
 async def test_fireworks_body_that_is_not_an_image(fw, fireworks):
@@ -111,9 +111,35 @@ async def test_missing_key_sends_nothing(client, fireworks):
     assert (await run(backend, key=FW_KEY)).outcomes[0].status == "ok"
 
 
-async def test_connection_refused_is_upstream_error(client):
+async def test_connection_refused_is_retried_then_upstream_error(client, monkeypatch):
     backend = FireworksBackend(client, "http://127.0.0.1:9", FW_KEY, FAST_RETRY)
+    attempts = []
+    real_post = client.post
+
+    async def counting_post(*args, **kwargs):
+        attempts.append(1)
+        return await real_post(*args, **kwargs)
+
+    monkeypatch.setattr(client, "post", counting_post)
     assert isinstance((await run(backend)).outcomes[0].error, e.UpstreamError)
+    assert len(attempts) == 3
+
+
+async def test_a_reply_that_breaks_the_parser_fails_only_its_own_image(fw, fireworks, monkeypatch):
+    import backends.fireworks as fwmod
+
+    real = fwmod.parse_fireworks_reply
+    calls = []
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise AttributeError("'list' object has no attribute 'get'")
+        return real(*args)
+
+    monkeypatch.setattr(fwmod, "parse_fireworks_reply", flaky)
+    statuses = sorted(o.status for o in (await run(fw, request(num_images=2))).outcomes)
+    assert statuses == ["ok", "upstream"]
 
 
 # --- AI/ML API -------------------------------------------------------------------------------

@@ -97,3 +97,19 @@ async def test_seed_must_be_fixed_before_running():
 
     with pytest.raises(ValueError, match="with_seed"):
         await collect(run_backends(GenerationRequest("x", 64, 64, seed=0), [Scripted("a")]))
+
+
+async def test_when_the_listener_goes_away_backends_are_told_to_stop():
+    seen = {}
+
+    class Watching(Scripted):
+        async def generate(self, request, ctx):
+            seen["ctx"] = ctx
+            ctx.on_progress("started", None)
+            await asyncio.Event().wait()  # never finishes by itself
+
+    events = run_backends(REQ, [Watching("gpu")])
+    async for _ in events:
+        break  # the browser tab closed
+    await events.aclose()
+    assert seen["ctx"].is_cancelled()  # a GPU job would now stop after its current step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
@@ -83,7 +84,8 @@ def wire(
         return status_markdown(backends, fw_key, aiml_key)
 
     def session_secrets(fw_key: str, aiml_key: str) -> list[str]:
-        return [*secrets, fw_key, aiml_key]
+        # Stripped, as the backends use them: a pasted key with a trailing newline must still be redacted.
+        return [*secrets, (fw_key or "").strip(), (aiml_key or "").strip()]
 
     # ---- handlers ------------------------------------------------------------------
     col_outputs = [x for b in order for x in (columns[b], col_md[b], col_gallery[b])]
@@ -99,6 +101,7 @@ def wire(
         req = req.with_seed()
         chosen = [backends[b] for b in order if b in selected]
         sec = session_secrets(fk, ak)
+        cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
         started = time.perf_counter()
         first = {summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…"}
         for b in order:
@@ -107,7 +110,7 @@ def wire(
             first[col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
         yield first
         state = None
-        async for state, event in sess.run(req, chosen, {"fireworks": fk, "aiml": ak}, sec):
+        async for state, event in sess.run(req, chosen, {"fireworks": fk, "aiml": ak}, sec, cancel):
             b = backends[event.backend]
             if isinstance(event, BackendRun):
                 yield {
@@ -121,7 +124,7 @@ def wire(
                 yield {col_md[b.id]: f"### {b.label}\n\n⏳ {event.message}"}
         wall = time.perf_counter() - started
         slowest = max((r.wall_s for r in state.runs.values()), default=0.0)
-        sheet, record = export_run(state, chosen, sess.history.dir / "export", sec)
+        sheet, record = await asyncio.to_thread(export_run, state, chosen, sess.history.dir / "export", sec)
         ok = sum(o.image is not None for r in state.runs.values() for o in r.outcomes)
         asked = req.num_images * len(chosen)
         sess.run_count += 1
@@ -135,7 +138,7 @@ def wire(
         }
 
     async def on_cancel(sess: Session):
-        sess.cancel.set()
+        sess.cancel_all()
 
     async def api_generate(
         prompt, backends, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images

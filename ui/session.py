@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -33,13 +34,23 @@ class Session:
     def __init__(self) -> None:
         self.history = History()
         self.scoreboard = Scoreboard()
-        self.cancel = threading.Event()
+        self.active: set[threading.Event] = set()  # one per run in progress; Cancel sets them all
         self.selected: dict | None = None
         self.selected_path: str | None = None
         self.run_count = 0
 
+    def start_run(self) -> threading.Event:
+        """A cancel flag for a new run, registered before anything is sent, so no Cancel is lost."""
+        flag = threading.Event()
+        self.active.add(flag)
+        return flag
+
+    def cancel_all(self) -> None:
+        for flag in list(self.active):
+            flag.set()
+
     def close(self) -> None:
-        self.cancel.set()
+        self.cancel_all()
         self.history.clear()
 
     async def run(
@@ -48,27 +59,33 @@ class Session:
         backends: Sequence[Backend],
         keys: Mapping[str, str],
         secrets: Sequence[str | None],
+        cancel: threading.Event | None = None,
     ) -> AsyncIterator[tuple[RunState, Progress | BackendRun]]:
         """Run ``request`` (seed fixed) on ``backends``; yield the state after every event."""
-        self.cancel = threading.Event()
+        cancel = cancel or self.start_run()
         state = RunState(request)
         contexts = {b.id: RunContext(api_key=keys.get(b.id) or None) for b in backends}
         by_id = {b.id: b for b in backends}
-        async for event in run_backends(request, backends, contexts, cancel=self.cancel):
-            if isinstance(event, BackendRun):
-                backend = by_id[event.backend]
-                state.runs[event.backend] = event
-                self.scoreboard.record(event)
-                shown = []
-                for outcome in event.outcomes:
-                    if outcome.image is None:
-                        continue
-                    text = caption(backend.label, outcome, request.num_inference_steps)
-                    entry = self.history.add(outcome.image, text, image_params(backend, request, outcome))
-                    shown.append((str(entry.path), text))
-                state.images[event.backend] = shown
-                state.records += records(backend, request, event, secrets)
-            yield state, event
+        try:
+            async for event in run_backends(request, backends, contexts, cancel=cancel):
+                if isinstance(event, BackendRun):
+                    backend = by_id[event.backend]
+                    state.runs[event.backend] = event
+                    self.scoreboard.record(event)
+                    shown = []
+                    for outcome in event.outcomes:
+                        if outcome.image is None:
+                            continue
+                        text = caption(backend.label, outcome, request.num_inference_steps)
+                        params = image_params(backend, request, outcome)
+                        # PNG encoding takes ~0.4 s per megapixel: keep it off the event loop.
+                        entry = await asyncio.to_thread(self.history.add, outcome.image, text, params)
+                        shown.append((str(entry.path), text))
+                    state.images[event.backend] = shown
+                    state.records += records(backend, request, event, secrets)
+                yield state, event
+        finally:
+            self.active.discard(cancel)
 
 
 def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]) -> str:

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
@@ -44,7 +45,11 @@ class LocalBackend(Backend):
         self.settings = settings or LocalSettings.from_env()
         self.loaded: LoadedPipeline | None = None
         self.load_error: BackendError | None = None
-        self._gpu = threading.Lock()  # GPU work is serialized: concurrency 1, across all sessions
+        # GPU work is serialized on one dedicated thread (concurrency 1 across all sessions), so jobs
+        # waiting for it don't occupy the event loop's default executor, which httpx needs for DNS.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flux-gpu")
+        self._jobs = 0  # submitted and not finished; touched only on the event loop
+        self._gpu = threading.Lock()
         self._loading = False
 
     # --- status and settings -------------------------------------------------------
@@ -94,8 +99,14 @@ class LocalBackend(Backend):
 
     # --- running -------------------------------------------------------------------
     def ensure_loaded(self, report: Callable[[str], None] = lambda m: None) -> LoadedPipeline:
-        """Load the shared pipeline once; callers must hold the GPU lock."""
+        """Load the shared pipeline once; runs on the GPU worker thread.
+
+        A failure after the weights were read (out of memory while placing, a compile error)
+        is remembered until the settings change, so each request doesn't reload ~33 GB to fail again.
+        """
         if self.loaded is None:
+            if self.load_error is not None and self.load_error.sticky:
+                raise self.load_error
             self._loading = True
             try:
                 self.loaded = load_pipeline(self.settings, report)
@@ -107,40 +118,60 @@ class LocalBackend(Backend):
                 self._loading = False
         return self.loaded
 
-    def _generate_sync(self, request: GenerationRequest, ctx: RunContext) -> list[Image.Image]:
-        waited = not self._gpu.acquire(blocking=False)
-        if waited:
-            ctx.on_progress("waiting for the GPU (another job is running)", None)
-            self._gpu.acquire()
-        try:
+    def _generate_sync(self, request: GenerationRequest, ctx: RunContext, queued_at: float) -> tuple[list, dict]:
+        """Runs on the single GPU thread, so jobs are serialized without holding other threads."""
+        timings = {"queue_s": time.perf_counter() - queued_at}
+        with self._gpu:  # only contended by reconfigure()
             if ctx.is_cancelled():
                 raise Cancelled("cancelled before it started")
+            started = time.perf_counter()
+            fresh = self.loaded is None
             loaded = self.ensure_loaded(lambda m: ctx.on_progress(m, None))
+            if fresh:
+                timings["load_s"] = time.perf_counter() - started
             ctx.on_progress(f"step 0/{request.num_inference_steps}", 0.0)
+            message = None
+            started = time.perf_counter()
             try:
-                return gpu_task(request)(_denoise)(loaded, request, ctx)
+                images = gpu_task(request)(_denoise)(loaded, request, ctx)
             except BackendError:
                 raise
             except Exception as err:
                 if not _is_oom(err):
                     raise
-                _release_memory()
                 suggestion = next_offload(loaded.offload)
                 fix = f"set FLUX_OFFLOAD={suggestion}" if suggestion else "use a smaller size or fewer images"
-                raise OutOfMemory(
+                message = (
                     f"{request.width}×{request.height} × {request.num_images} image(s) ran out of GPU memory "
                     f"with {loaded.offload} offload; {fix}"
-                ) from err
-        finally:
-            self._gpu.release()
+                )
+            if message is not None:
+                # Outside the except block: the traceback (and the tensors its frames hold) is gone now.
+                _release_memory()
+                raise OutOfMemory(message)
+            timings["gpu_s"] = time.perf_counter() - started
+            return images, timings
 
     async def generate(self, request: GenerationRequest, ctx: RunContext) -> BackendRun:
         received, notes = self.describe(request)
-        started = time.perf_counter()
-        images = await asyncio.to_thread(self._generate_sync, request, ctx)
-        latency = time.perf_counter() - started
+        if self._jobs:
+            ctx.on_progress(f"waiting for the GPU ({self._jobs} job(s) ahead)", None)
+        self._jobs += 1
+        try:
+            loop = asyncio.get_running_loop()
+            images, timings = await loop.run_in_executor(
+                self._executor, self._generate_sync, request, ctx, time.perf_counter()
+            )
+        finally:
+            self._jobs -= 1
+        if timings["queue_s"] >= 0.05:
+            notes.append(f"waited {timings['queue_s']:.2f} s for the GPU")
+        if "load_s" in timings:
+            notes.append(f"first use: loaded the model in {timings['load_s']:.1f} s")
+        # An image's latency is its GPU time; queueing and loading show in the notes and wall time.
         outcomes = [
-            ImageOutcome(i, request.image_seed(i), image=img, latency_s=latency) for i, img in enumerate(images)
+            ImageOutcome(i, request.image_seed(i), image=img, latency_s=timings["gpu_s"])
+            for i, img in enumerate(images)
         ]
         return BackendRun(self.id, self.label, outcomes, received=received, notes=notes)
 

@@ -144,7 +144,14 @@ def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambd
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise Unavailable(f"could not load {settings.model}: {str(err).splitlines()[0][:300]}") from err
     load_s = time.perf_counter() - started
-    loaded = prepare_pipeline(pipe, settings, device, report)
+    try:
+        loaded = prepare_pipeline(pipe, settings, device, report)
+    except Exception as err:
+        # Out of memory while placing, a compile error, a missing torchao...: say so, and don't
+        # reload on every request (sticky) until the settings change.
+        detail = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+        hint = " (try FLUX_OFFLOAD=model or sequential)" if "out of memory" in detail.lower() else ""
+        raise Unavailable(f"could not prepare {settings.model}: {detail}{hint}", sticky=True) from None
     loaded.timings = {"load_s": load_s, **loaded.timings}
     return loaded
 
@@ -238,6 +245,9 @@ def prepare_pipeline(
     if settings.compile and settings.precision == "fp8" and not fp8_matmul:
         # Per-layer upcasting swaps weights inside forward, which torch.compile cannot trace.
         loaded.path += "; compile skipped (needs FP8 matmuls)"
+    elif settings.compile and offload == "sequential":
+        # accelerate's per-layer hooks are compiler-disabled, so a fullgraph compile cannot trace them.
+        loaded.path += "; compile skipped (sequential offload)"
     elif settings.compile:
         report("compiling the transformer blocks and warming up")
         started = time.perf_counter()
@@ -250,6 +260,14 @@ def prepare_pipeline(
 
 def warm_up(loaded: LoadedPipeline, width: int = 1024, height: int = 1024, steps: int = 4) -> None:
     """One throwaway run at the default size, so compilation happens now and not on a visitor's image."""
+    import torch
+
+    # Under inference_mode, as real requests run: a no_grad warm-up would recompile on the first visitor.
+    with torch.inference_mode():
+        _warm_call(loaded, width, height, steps)
+
+
+def _warm_call(loaded: LoadedPipeline, width: int, height: int, steps: int) -> None:
     import torch
 
     loaded.pipe(
