@@ -29,6 +29,7 @@ def wire(
     api_store = History(limit=256)  # /generate's images: bounded like a session's
 
     # The components, by the names the handlers below close over.
+    results = p.results
     summary, columns, col_md, col_gallery, history, score_table = (
         p.summary,
         p.columns,
@@ -89,7 +90,7 @@ def wire(
 
     # ---- handlers ------------------------------------------------------------------
     col_outputs = [x for b in order for x in (columns[b], col_md[b], col_gallery[b])]
-    run_outputs = [summary, *col_outputs, history, score_table, score_plot, sheet_file, json_file]
+    run_outputs = [summary, results, *col_outputs, history, score_table, score_plot, sheet_file, json_file]
 
     async def on_generate(sess: Session, text, selected, ratio_v, w, h, steps_v, guid, seed_v, n, same, fk, ak):
         if not selected:
@@ -103,7 +104,10 @@ def wire(
         sec = session_secrets(fk, ak)
         cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
         started = time.perf_counter()
-        first = {summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…"}
+        first = {
+            summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…",
+            results: gr.Column(visible=True),
+        }
         for b in order:
             first[columns[b]] = gr.Column(visible=b in selected)
             first[col_md[b]] = f"### {backends[b].label}\n\n⏳ waiting…"

@@ -78,9 +78,8 @@ def build_page(backends: Mapping[str, Backend]) -> SimpleNamespace:
                     info="Snap to the size Fireworks returns, so every column has the same pixels.",
                     elem_id="same-size",
                 )
-            with gr.Row():
-                width = gr.Slider(MIN_SIDE, MAX_SIDE, value=1024, step=SIDE_STEP, label="Width", elem_id="width")
-                height = gr.Slider(MIN_SIDE, MAX_SIDE, value=1024, step=SIDE_STEP, label="Height", elem_id="height")
+            width = gr.Slider(MIN_SIDE, MAX_SIDE, value=1024, step=SIDE_STEP, label="Width", elem_id="width")
+            height = gr.Slider(MIN_SIDE, MAX_SIDE, value=1024, step=SIDE_STEP, label="Height", elem_id="height")
             steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=4, step=1, label="Steps", elem_id="steps")
             guidance = gr.Slider(0, 10, value=3.5, step=0.1, label="Guidance scale", info=guidance_info([]))
             with gr.Row():
@@ -113,7 +112,11 @@ def build_page(backends: Mapping[str, Backend]) -> SimpleNamespace:
                 restore = gr.File(label="Drop a PNG made here", file_types=[".png"], type="filepath", elem_id="restore")
             gr.Examples(EXAMPLES, inputs=[prompt], label="Try")
         with gr.Column(scale=5):
-            summary = gr.Markdown("Nothing generated yet.", elem_id="run-summary")
+            summary = gr.Markdown(
+                "Results appear here: tick one or more backends and press **Generate**. "
+                "With several backends ticked, each gets a column, filled in as soon as it finishes.",
+                elem_id="run-summary",
+            )
             columns, col_md, col_gallery = {}, {}, {}
             with gr.Row(equal_height=False):
                 for b in backends.values():
@@ -130,44 +133,46 @@ def build_page(backends: Mapping[str, Backend]) -> SimpleNamespace:
                         )
                         col_md[b.id] = gr.Markdown(f"### {b.label}", elem_id=f"colmd-{b.id}")
                     columns[b.id] = col
-            with gr.Accordion("Export this comparison", open=False):
+            # Shown from the first run on: before it, an empty scoreboard and history only confuse.
+            with gr.Column(visible=False) as results:
+                with gr.Accordion("Export this comparison", open=False):
+                    with gr.Row():
+                        sheet_file = gr.File(label="Contact sheet (PNG)", elem_id="sheet-file")
+                        json_file = gr.File(label="Run record (JSON)", elem_id="json-file")
                 with gr.Row():
-                    sheet_file = gr.File(label="Contact sheet (PNG)", elem_id="sheet-file")
-                    json_file = gr.File(label="Run record (JSON)", elem_id="json-file")
-            with gr.Row():
-                score_table = gr.Dataframe(
-                    headers=COLUMNS,
-                    label="Scoreboard (this session; counts are images)",
-                    elem_id="scoreboard",
-                    interactive=False,
-                    scale=3,
+                    score_table = gr.Dataframe(
+                        headers=COLUMNS,
+                        label="Scoreboard (this session; OK, Failed and Filtered count images)",
+                        elem_id="scoreboard",
+                        interactive=False,
+                        scale=3,
+                    )
+                    score_plot = gr.BarPlot(
+                        pd.DataFrame({"backend": pd.Series(dtype=str), "median_s": pd.Series(dtype=float)}),
+                        x="backend",
+                        y="median_s",
+                        title="Median latency per backend (s)",
+                        y_title="seconds",
+                        y_lim=[0, None],
+                        elem_id="score-plot",
+                        scale=2,
+                        height=240,
+                    )
+                history = gr.Gallery(
+                    label="History (this session, newest first)",
+                    columns=5,
+                    height=420,
+                    object_fit="contain",
+                    elem_id="history",
+                    buttons=["download", "fullscreen"],
+                    format="png",
                 )
-                score_plot = gr.BarPlot(
-                    pd.DataFrame({"backend": pd.Series(dtype=str), "median_s": pd.Series(dtype=float)}),
-                    x="backend",
-                    y="median_s",
-                    title="Median latency per backend (s)",
-                    y_title="seconds",
-                    y_lim=[0, None],
-                    elem_id="score-plot",
-                    scale=2,
-                    height=240,
-                )
-            history = gr.Gallery(
-                label="History (this session, newest first)",
-                columns=5,
-                height=420,
-                object_fit="contain",
-                elem_id="history",
-                buttons=["download", "fullscreen"],
-                format="png",
-            )
-            with gr.Row():
-                details = gr.Markdown("Select an image in the history to see its parameters.", elem_id="details")
-                with gr.Column(min_width=160, scale=0):
-                    reuse_seed_btn = gr.Button("Reuse seed", elem_id="reuse-seed", size="sm")
-                    reuse_all_btn = gr.Button("Reuse settings", elem_id="reuse-settings", size="sm")
-                    download_btn = gr.DownloadButton("Download PNG", elem_id="download-png", size="sm")
+                with gr.Row():
+                    details = gr.Markdown("Select an image in the history to see its parameters.", elem_id="details")
+                    with gr.Column(min_width=160, scale=0):
+                        reuse_seed_btn = gr.Button("Reuse seed", elem_id="reuse-seed", size="sm")
+                        reuse_all_btn = gr.Button("Reuse settings", elem_id="reuse-settings", size="sm")
+                        download_btn = gr.DownloadButton("Download PNG", elem_id="download-png", size="sm")
 
     # Hidden inputs/outputs for the scripting endpoint /generate (environment keys only).
     with gr.Column(visible=False):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from backends import BackendRun
 
-COLUMNS = ["Backend", "Runs", "Images OK", "Failed", "Filtered", "Median s", "p95 s"]
+COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s"]
 
 
 def percentile(values: list[float], q: float) -> float:
