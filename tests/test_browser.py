@@ -132,10 +132,16 @@ def test_a_key_pasted_for_the_session_is_used(page, app_without_aiml_key, aiml):
 def test_bad_input_gets_a_message_and_nothing_is_sent(page, app, fireworks):
     open_app(page, app.url)
     tick(page, "Fireworks")
+    generate(page, "a good one first")
+    wait_done(page)
+    sent = len(fireworks.requests)
     page.fill("#prompt textarea", "   ")
     page.click("#generate-btn")
     expect(page.get_by_text("Nothing was sent: the prompt is empty")).to_be_visible()
-    assert fireworks.requests == []
+    assert len(fireworks.requests) == sent
+    # The last results stay as they were: no blanked or error-stamped outputs.
+    expect(page.locator("#col-fireworks")).to_contain_text("1/1 image(s)")
+    expect(page.locator("#run-summary")).to_contain_text("Run 1 ·")
 
 
 def test_aspect_ratio_sets_the_size_and_moving_a_slider_makes_it_custom(page, app):
@@ -177,11 +183,26 @@ def test_dropping_a_png_restores_its_settings(page, app, tmp_path):
         },
     )
     open_app(page, app.url)
+    tick(page, "Fireworks")
     page.get_by_text("Restore settings from a PNG").click()
     page.locator("#restore input[type=file]").set_input_files(str(png))
     expect(page.locator("#prompt textarea")).to_have_value("restored prompt")
     expect(page.locator("#seed input")).to_have_value("31337")
     expect(page.locator("#width input[type=number]")).to_have_value("832")
     expect(page.locator("#steps input[type=number]")).to_have_value("6")
+    # The image's backend is ticked; what was ticked before stays ticked.
     expect(page.locator("#backends").get_by_label("AI/ML API", exact=True)).to_be_checked()
-    expect(page.locator("#backends").get_by_label("Fireworks", exact=True)).not_to_be_checked()
+    expect(page.locator("#backends").get_by_label("Fireworks", exact=True)).to_be_checked()
+    expect(page.locator("#backends").get_by_label("Local FP8", exact=True)).not_to_be_checked()
+
+
+def test_every_session_shows_the_precision_the_shared_model_runs_with(page, app):
+    local = app.backends["local"]
+    local.reconfigure(precision="bf16")  # as if another visitor had switched it
+    try:
+        open_app(page, app.url)
+        page.get_by_text("Local settings").click()
+        expect(page.get_by_label("bf16")).to_be_checked()
+        expect(page.locator("#backend-status")).to_contain_text("Local bf16")
+    finally:
+        local.reconfigure(precision="fp8")

@@ -176,6 +176,7 @@ def test_changing_precision_reloads_on_next_use(tiny_model):
     assert backend.loaded is None and "(bf16)" in backend.status().message
     gen(backend)
     assert backend.loaded.precision == "bf16"
+    assert backend.label == "Local bf16"  # its runs are never filed under "Local FP8"
 
 
 def test_fp8_matmul_quantization_visits_every_linear_one_block_at_a_time(monkeypatch):

@@ -33,6 +33,7 @@ def test_history_is_bounded_and_deletes_what_falls_out(tmp_path):
     history = History(limit=3, root=tmp_path)
     entries = [history.add(Image.new("RGB", (8, 8)), f"img {i}", PARAMS) for i in range(5)]
     assert [c for _, c in history.gallery()] == ["img 4", "img 3", "img 2"]
+    assert entries[4].path.name.startswith("flux-fireworks-seed5-")  # says what it is once downloaded
     assert not entries[0].path.exists() and not entries[1].path.exists() and entries[4].path.exists()
     history.clear()
     assert not entries[4].path.exists()

@@ -19,8 +19,20 @@ def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> 
     """
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
-        session = gr.State(Session, delete_callback=lambda s: s.close())
+        session = gr.State(delete_callback=lambda s: s.close() if s else None)
         page = build_page(backends)
         show_status = wire(page, session, backends, secrets)
+        # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
+        demo.load(Session, None, session, api_visibility="private", queue=False)
         demo.load(show_status, [page.fw_key, page.aiml_key], [page.status], api_visibility="private")
+        if page.precision is not None:
+            # The model is shared: show every visitor the settings it runs with now, not the start-up ones.
+            local = backends["local"]
+            demo.load(
+                lambda: (local.settings.precision, local.settings.offload),
+                None,
+                [page.precision, page.offload],
+                api_visibility="private",
+                queue=False,
+            )
     return demo

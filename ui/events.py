@@ -93,12 +93,23 @@ def wire(
     run_outputs = [summary, results, *col_outputs, history, score_table, score_plot, sheet_file, json_file]
 
     async def on_generate(sess: Session, text, selected, ratio_v, w, h, steps_v, guid, seed_v, n, same, fk, ak):
+        # A warning, not gr.Error: an error would stamp every output with an "Error" badge, as if it crashed.
+        # (A generator that yields nothing would blank every output: yield "no change" instead.)
+        unchanged = {summary: gr.skip()}
+        if sess is None:
+            gr.Warning("The page is still loading; try again in a moment.")
+            yield unchanged
+            return
         if not selected:
-            raise gr.Error("Tick at least one backend.")
+            gr.Warning("Tick at least one backend.")
+            yield unchanged
+            return
         try:
             req = controls.build_request(text, ratio_v, w, h, steps_v, guid, seed_v, n, same)
         except InvalidRequest as err:
-            raise gr.Error(f"Nothing was sent: {err}.") from err
+            gr.Warning(f"Nothing was sent: {err}.")
+            yield unchanged
+            return
         req = req.with_seed()
         chosen = [backends[b] for b in order if b in selected]
         sec = session_secrets(fk, ak)
@@ -141,8 +152,9 @@ def wire(
             status: show_status(fk, ak),
         }
 
-    async def on_cancel(sess: Session):
-        sess.cancel_all()
+    async def on_cancel(sess: Session | None):
+        if sess is not None:
+            sess.cancel_all()
 
     async def api_generate(
         prompt, backends, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images
@@ -183,6 +195,8 @@ def wire(
         return gr.Dropdown(value=r2, choices=controls.RATIO_CHOICES[:-1]), nw, nh
 
     def on_select(sess: Session, evt: gr.SelectData):
+        if sess is None:
+            raise gr.Error("The page is still loading.")
         # Match by caption: a run may have added images since the gallery the user clicked was drawn.
         entries = list(sess.history.entries)
         shown = evt.value.get("caption") if isinstance(evt.value, dict) else None
@@ -193,23 +207,27 @@ def wire(
             entry = entries[evt.index]
         sess.selected = entry.params
         p = entry.params
+        backend = backends.get(p["backend"])
+        guidance_text = f"guidance {p['guidance_scale']}" if backend and backend.honours_guidance else "no guidance"
         text = (
             f"**{entry.caption}**\n\n"
             f"Prompt: {p['prompt']}\n\n"
-            f"Backend `{p['backend']}` · seed `{p['seed']}` · {p['width']}×{p['height']} "
-            f"(ratio {p['aspect_ratio']}) · {p['num_inference_steps']} steps · guidance {p['guidance_scale']}"
+            f"{backend.label if backend else p['backend']} · seed {p['seed']} · {p['width']}×{p['height']} "
+            f"(ratio {p['aspect_ratio']}) · {p['num_inference_steps']} steps · {guidance_text}"
         )
         return text, gr.DownloadButton(value=str(entry.path))
 
-    def on_reuse_seed(sess: Session):
-        if not sess.selected:
+    def on_reuse_seed(sess: Session | None):
+        if not sess or not sess.selected:
             raise gr.Error("Select an image in the history first.")
         return sess.selected["seed"]
 
-    def apply_params(p: dict):
+    def apply_params(p: dict, ticked_now: list[str] | None):
+        # Keep what is ticked and add the image's backend: its seed remakes the image only there.
+        keep = [b for b in order if b in (ticked_now or []) or b == p.get("backend")]
         return (
             p.get("prompt", ""),
-            [p["backend"]] if p.get("backend") in backends else gr.skip(),
+            keep or gr.skip(),
             p.get("aspect_ratio") if p.get("aspect_ratio") in controls.RATIO_CHOICES else CUSTOM,
             p.get("width", 1024),
             p.get("height", 1024),
@@ -219,20 +237,21 @@ def wire(
             1,
         )
 
-    def on_reuse_settings(sess: Session):
-        if not sess.selected:
+    def on_reuse_settings(sess: Session, ticked_now):
+        if not sess or not sess.selected:
             raise gr.Error("Select an image in the history first.")
-        return apply_params(sess.selected)
+        return apply_params(sess.selected, ticked_now)
 
-    def on_restore(path):
+    def on_restore(path, ticked_now):
         if not path:
             return (gr.skip(),) * 9
         params = read_params(path)
         if not params:
             gr.Warning("That PNG carries no playground settings.")
             return (gr.skip(),) * 9
-        gr.Info(f"Restored settings: {params.get('backend')} · seed {params.get('seed')}")
-        return apply_params(params)
+        made_by = backends[params["backend"]].label if params.get("backend") in backends else "unknown backend"
+        gr.Info(f"Restored settings: {made_by} · seed {params.get('seed')}")
+        return apply_params(params, ticked_now)
 
     form = [prompt, ticked, ratio, width, height, steps, guidance, seed, num_images]
     gen_inputs = [
@@ -288,8 +307,8 @@ def wire(
         key.change(show_status, [fw_key, aiml_key], [status], api_visibility="private", queue=False)
     history.select(on_select, [session], [details, download_btn], api_visibility="private")
     reuse_seed_btn.click(on_reuse_seed, [session], [seed], api_visibility="private")
-    reuse_all_btn.click(on_reuse_settings, [session], form, api_visibility="private")
-    restore.upload(on_restore, [restore], form, api_visibility="private")
+    reuse_all_btn.click(on_reuse_settings, [session, ticked], form, api_visibility="private")
+    restore.upload(on_restore, [restore, ticked], form, api_visibility="private")
     if "local" in backends:
 
         def on_local_settings(p, o, fk, ak):

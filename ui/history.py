@@ -34,7 +34,9 @@ class History:
 
     def add(self, image: Image.Image, caption: str, params: dict) -> HistoryEntry:
         self.dir.mkdir(parents=True, exist_ok=True)
-        path = save_png(image, self.dir / f"{uuid.uuid4().hex[:12]}.png", params)
+        # A name that says what it is when downloaded: flux-fireworks-seed42-1a2b3c.png
+        name = f"flux-{params.get('backend', 'image')}-seed{params.get('seed', 0)}-{uuid.uuid4().hex[:6]}.png"
+        path = save_png(image, self.dir / name, params)
         entry = HistoryEntry(path, caption, params)
         self.entries.appendleft(entry)
         while len(self.entries) > self.limit:

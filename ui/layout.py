@@ -126,7 +126,7 @@ def build_page(backends: Mapping[str, Backend]) -> SimpleNamespace:
                         col_gallery[b.id] = gr.Gallery(
                             show_label=False,
                             columns=1,
-                            height=340,
+                            height=360,
                             object_fit="contain",
                             elem_id=f"colgal-{b.id}",
                             buttons=["download", "fullscreen"],
@@ -160,7 +160,8 @@ def build_page(backends: Mapping[str, Backend]) -> SimpleNamespace:
                     )
                 history = gr.Gallery(
                     label="History (this session, newest first)",
-                    columns=5,
+                    columns=6,
+                    fit_columns=False,  # a lone first image must stay a thumbnail, not fill the row
                     height=420,
                     object_fit="contain",
                     elem_id="history",

@@ -33,7 +33,7 @@ class Scoreboard:
         self.stats: dict[str, BackendStats] = defaultdict(lambda: BackendStats(""))
 
     def record(self, run: BackendRun) -> None:
-        s = self.stats[run.backend]
+        s = self.stats[run.label]  # by label: fp8 and bf16 local runs are different contestants
         s.label = run.label
         s.runs += 1
         for outcome in run.outcomes:

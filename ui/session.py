@@ -76,7 +76,7 @@ class Session:
                     for outcome in event.outcomes:
                         if outcome.image is None:
                             continue
-                        text = caption(backend.label, outcome, request.num_inference_steps)
+                        text = caption(event.label, outcome, request.num_inference_steps)
                         params = image_params(backend, request, outcome)
                         # PNG encoding takes ~0.4 s per megapixel: keep it off the event loop.
                         entry = await asyncio.to_thread(self.history.add, outcome.image, text, params)
@@ -105,11 +105,12 @@ def export_run(
         first = next((o for o in run.outcomes if o.image is not None), None)
         if first is not None:
             w, h = first.image.size
-            label = f"{backend.label} · seed {first.seed} · {w}×{h} · {run.wall_s:.2f} s"
+            # "x", not "×": Pillow's built-in font has no "×" glyph.
+            label = f"{run.label} · seed {first.seed} · {w}x{h} · {run.wall_s:.2f} s"
             tiles.append(Tile(label, first.image))
         else:
             message = next((outcome_message(backend, o, secrets) for o in run.outcomes if o.error), None)
-            label = f"{backend.label} · seed {run.outcomes[0].seed} · failed · {run.wall_s:.2f} s"
+            label = f"{run.label} · seed {run.outcomes[0].seed} · failed · {run.wall_s:.2f} s"
             tiles.append(Tile(label, None, message))
     sheet_path = out_dir / "comparison.png"
     sheet = contact_sheet(state.request.prompt, tiles)

@@ -10,6 +10,11 @@ CSS = """
 #run-summary p { margin: 0; }
 .backend-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
 .backend-col .prose h3 { margin: 0 0 4px 0; }
+/* A lone comparison image: whole and letterboxed, however wide the column is (not a square crop). */
+[id^=colgal-] .grid-container[style*="--grid-cols: 1;"] .thumbnail-item {
+  aspect-ratio: auto !important; height: 330px;
+}
+[id^=colgal-] .thumbnail-item img { object-fit: contain !important; width: 100%; height: 100%; }
 """
 HEAD = """
 <script>

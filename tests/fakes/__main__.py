@@ -17,7 +17,10 @@ def main() -> None:
     parser.add_argument("--aiml-port", type=int, default=8702)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each fake waits before answering")
     args = parser.parse_args()
-    fw, am = FakeFireworks(port=args.fireworks_port), FakeAiml(port=args.aiml_port)
+    try:
+        fw, am = FakeFireworks(port=args.fireworks_port), FakeAiml(port=args.aiml_port)
+    except OSError as err:
+        raise SystemExit(f"{err.strerror}: choose free ports with --fireworks-port and --aiml-port") from None
     for fake in (fw, am):
         fake.delay_s = args.delay
         fake.start()
