@@ -15,13 +15,12 @@ class BackendError(Exception):
     kind = "error"
     #: Whether retrying the same request later could succeed.
     retryable = False
-    #: For the local backend's load errors: don't retry the (expensive) load until settings change.
-    sticky = False
 
     def __init__(self, detail: str = "", *, status: int | None = None, sticky: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status
+        #: For the local backend's load errors: don't retry the (expensive) load until settings change.
         self.sticky = sticky
 
 

@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import AIML_KEY, CHROMIUM, CHROMIUM_ARGS, FW_KEY, app_settings, launch  # noqa: E402
 from tests.fakes.servers import FakeAiml, FakeFireworks  # noqa: E402
+from tests.test_browser import tick  # noqa: E402
 
 
 def main() -> None:
@@ -34,10 +35,7 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(app.url)
         page.wait_for_selector("#prompt textarea")
-        group = page.locator("#backends")
-        for label in ("Local FP8", "Fireworks", "AI/ML API"):
-            if not group.get_by_label(label, exact=True).is_checked():
-                group.get_by_label(label, exact=True).click()
+        tick(page, "Local FP8", "Fireworks", "AI/ML API")
         for run, (prompt, ratio) in enumerate(
             (
                 ("a cat holding a sign that says hello world", "1:1"),

@@ -23,63 +23,10 @@ def wire(
     page: SimpleNamespace, session: gr.State, backends: Mapping[str, Backend], secrets: Sequence[str]
 ) -> Callable[[str, str], str]:
     """Attach every listener, including the scripting endpoint /generate; return the status renderer."""
-    p = page
+    c = page  # the components, by name
     order = list(backends)
     registry = backends  # api_generate's parameter is called `backends`, as scripts name it
     api_store = History(limit=256)  # /generate's images: bounded like a session's
-
-    # The components, by the names the handlers below close over.
-    results = p.results
-    summary, columns, col_md, col_gallery, history, score_table = (
-        p.summary,
-        p.columns,
-        p.col_md,
-        p.col_gallery,
-        p.history,
-        p.score_table,
-    )
-    score_plot, sheet_file, json_file, status, prompt, ticked = (
-        p.score_plot,
-        p.sheet_file,
-        p.json_file,
-        p.status,
-        p.prompt,
-        p.ticked,
-    )
-    ratio, width, height, steps, guidance, seed = p.ratio, p.width, p.height, p.steps, p.guidance, p.seed
-    num_images, same_size, fw_key, aiml_key, generate_btn, cancel_btn = (
-        p.num_images,
-        p.same_size,
-        p.fw_key,
-        p.aiml_key,
-        p.generate_btn,
-        p.cancel_btn,
-    )
-    details, download_btn, reuse_seed_btn, reuse_all_btn, restore, precision = (
-        p.details,
-        p.download_btn,
-        p.reuse_seed_btn,
-        p.reuse_all_btn,
-        p.restore,
-        p.precision,
-    )
-    offload, api_prompt, api_backends, api_ratio, api_width, api_height = (
-        p.offload,
-        p.api_prompt,
-        p.api_backends,
-        p.api_ratio,
-        p.api_width,
-        p.api_height,
-    )
-    api_steps, api_guidance, api_seed, api_num, api_gallery, api_records = (
-        p.api_steps,
-        p.api_guidance,
-        p.api_seed,
-        p.api_num,
-        p.api_gallery,
-        p.api_records,
-    )
-    api_btn = p.api_btn
 
     def show_status(fw_key: str = "", aiml_key: str = "") -> str:
         return status_markdown(backends, fw_key, aiml_key)
@@ -89,13 +36,22 @@ def wire(
         return [*secrets, (fw_key or "").strip(), (aiml_key or "").strip()]
 
     # ---- handlers ------------------------------------------------------------------
-    col_outputs = [x for b in order for x in (columns[b], col_md[b], col_gallery[b])]
-    run_outputs = [summary, results, *col_outputs, history, score_table, score_plot, sheet_file, json_file]
+    col_outputs = [x for b in order for x in (c.columns[b], c.col_md[b], c.col_gallery[b])]
+    run_outputs = [
+        c.summary,
+        c.results,
+        *col_outputs,
+        c.history,
+        c.score_table,
+        c.score_plot,
+        c.sheet_file,
+        c.json_file,
+    ]
 
     async def on_generate(sess: Session, text, selected, ratio_v, w, h, steps_v, guid, seed_v, n, same, fk, ak):
         # A warning, not gr.Error: an error would stamp every output with an "Error" badge, as if it crashed.
         # (A generator that yields nothing would blank every output: yield "no change" instead.)
-        unchanged = {summary: gr.skip()}
+        unchanged = {c.summary: gr.skip()}
         if sess is None:
             gr.Warning("The page is still loading; try again in a moment.")
             yield unchanged
@@ -116,27 +72,27 @@ def wire(
         cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
         started = time.perf_counter()
         first = {
-            summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…",
-            results: gr.Column(visible=True),
+            c.summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…",
+            c.results: gr.Column(visible=True),
         }
         for b in order:
-            first[columns[b]] = gr.Column(visible=b in selected)
-            first[col_md[b]] = f"### {backends[b].label}\n\n⏳ waiting…"
-            first[col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
+            first[c.columns[b]] = gr.Column(visible=b in selected)
+            first[c.col_md[b]] = f"### {backends[b].label}\n\n⏳ waiting…"
+            first[c.col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
         yield first
         state = None
         async for state, event in sess.run(req, chosen, {"fireworks": fk, "aiml": ak}, sec, cancel):
             b = backends[event.backend]
             if isinstance(event, BackendRun):
                 yield {
-                    col_md[b.id]: column_text(b, state, sec),
-                    col_gallery[b.id]: state.images.get(b.id) or None,
-                    history: sess.history.gallery(),
-                    score_table: sess.scoreboard.rows(),
-                    score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
+                    c.col_md[b.id]: column_text(b, state, sec),
+                    c.col_gallery[b.id]: state.images.get(b.id) or None,
+                    c.history: sess.history.gallery(),
+                    c.score_table: sess.scoreboard.rows(),
+                    c.score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
                 }
             else:
-                yield {col_md[b.id]: f"### {b.label}\n\n⏳ {event.message}"}
+                yield {c.col_md[b.id]: f"### {b.label}\n\n⏳ {event.message}"}
         wall = time.perf_counter() - started
         slowest = max((r.wall_s for r in state.runs.values()), default=0.0)
         sheet, record = await asyncio.to_thread(export_run, state, chosen, sess.history.dir / "export", sec)
@@ -144,12 +100,12 @@ def wire(
         asked = req.num_images * len(chosen)
         sess.run_count += 1
         yield {
-            summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image(s) · "
+            c.summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image(s) · "
             f"run wall time **{wall:.2f} s** "
             f"(slowest backend {slowest:.2f} s)",
-            sheet_file: str(sheet),
-            json_file: str(record),
-            status: show_status(fk, ak),
+            c.sheet_file: str(sheet),
+            c.json_file: str(record),
+            c.status: show_status(fk, ak),
         }
 
     async def on_cancel(sess: Session | None):
@@ -171,22 +127,12 @@ def wire(
             raise gr.Error(f"Nothing was sent: {err}.") from err
         req = req.with_seed()
         chosen = [registry[b] for b in selected]
-        sess = Session()
-        sess.history = api_store
-        gallery, recs = [], []
+        sess = Session(history=api_store)
+        gallery = []
         async for state, event in sess.run(req, chosen, {}, list(secrets)):
             if isinstance(event, BackendRun):
                 gallery += state.images.get(event.backend, [])
-        recs = state.records
-        return gallery, recs
-
-    def on_ratio(r, w, h):
-        nw, nh = controls.size_for_ratio(r, w, h)
-        return nw, nh
-
-    def on_resize(w, h, same):
-        r, nw, nh = controls.ratio_after_resize(w, h, same)
-        return r, nw, nh
+        return gallery, state.records
 
     def on_same_size(same, r, w, h):
         if not same:
@@ -253,68 +199,50 @@ def wire(
         gr.Info(f"Restored settings: {made_by} · seed {params.get('seed')}")
         return apply_params(params, ticked_now)
 
-    form = [prompt, ticked, ratio, width, height, steps, guidance, seed, num_images]
-    gen_inputs = [
-        session,
-        prompt,
-        ticked,
-        ratio,
-        width,
-        height,
-        steps,
-        guidance,
-        seed,
-        num_images,
-        same_size,
-        fw_key,
-        aiml_key,
-    ]
-    for trigger in (generate_btn.click, prompt.submit):
+    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.num_images]
+    gen_inputs = [session, *form, c.same_size, c.fw_key, c.aiml_key]
+    for trigger in (c.generate_btn.click, c.prompt.submit):
         trigger(
             on_generate,
             gen_inputs,
-            run_outputs + [status],
+            run_outputs + [c.status],
             api_visibility="private",
             concurrency_limit=16,
             concurrency_id="generate",
             show_progress="minimal",
         )
-    cancel_btn.click(on_cancel, [session], None, queue=False, api_visibility="private")
-    api_btn.click(
+    c.cancel_btn.click(on_cancel, [session], None, queue=False, api_visibility="private")
+    c.api_btn.click(
         api_generate,
-        [api_prompt, api_backends, api_ratio, api_width, api_height, api_steps, api_guidance, api_seed, api_num],
-        [api_gallery, api_records],
+        [c.api_prompt, c.api_backends, c.api_ratio, c.api_width, c.api_height]
+        + [c.api_steps, c.api_guidance, c.api_seed, c.api_num],
+        [c.api_gallery, c.api_records],
         api_name="generate",
         concurrency_limit=16,
         concurrency_id="generate",
     )
-    ratio.input(on_ratio, [ratio, width, height], [width, height], api_visibility="private", queue=False)
-    for slider in (width, height):
+    private = {"api_visibility": "private", "queue": False}
+    c.ratio.input(controls.size_for_ratio, [c.ratio, c.width, c.height], [c.width, c.height], **private)
+    for slider in (c.width, c.height):
         slider.input(
-            on_resize, [width, height, same_size], [ratio, width, height], api_visibility="private", queue=False
+            controls.ratio_after_resize, [c.width, c.height, c.same_size], [c.ratio, c.width, c.height], **private
         )
-    same_size.input(
-        on_same_size,
-        [same_size, ratio, width, height],
-        [ratio, width, height],
-        api_visibility="private",
-        queue=False,
-    )
-    ticked.change(
-        lambda s: gr.Slider(info=guidance_info(s)), [ticked], [guidance], api_visibility="private", queue=False
-    )
-    for key in (fw_key, aiml_key):
-        key.change(show_status, [fw_key, aiml_key], [status], api_visibility="private", queue=False)
-    history.select(on_select, [session], [details, download_btn], api_visibility="private")
-    reuse_seed_btn.click(on_reuse_seed, [session], [seed], api_visibility="private")
-    reuse_all_btn.click(on_reuse_settings, [session, ticked], form, api_visibility="private")
-    restore.upload(on_restore, [restore, ticked], form, api_visibility="private")
+    c.same_size.input(on_same_size, [c.same_size, c.ratio, c.width, c.height], [c.ratio, c.width, c.height], **private)
+    c.ticked.change(lambda s: gr.Slider(info=guidance_info(s)), [c.ticked], [c.guidance], **private)
+    for key in (c.fw_key, c.aiml_key):
+        key.change(show_status, [c.fw_key, c.aiml_key], [c.status], **private)
+    c.history.select(on_select, [session], [c.details, c.download_btn], api_visibility="private")
+    c.reuse_seed_btn.click(on_reuse_seed, [session], [c.seed], api_visibility="private")
+    c.reuse_all_btn.click(on_reuse_settings, [session, c.ticked], form, api_visibility="private")
+    c.restore.upload(on_restore, [c.restore, c.ticked], form, api_visibility="private")
     if "local" in backends:
 
-        def on_local_settings(p, o, fk, ak):
-            backends["local"].reconfigure(precision=p, offload=o)
+        def on_local_settings(precision, offload, fk, ak):
+            backends["local"].reconfigure(precision=precision, offload=offload)
             return show_status(fk, ak)
 
-        for c in (precision, offload):
-            c.input(on_local_settings, [precision, offload, fw_key, aiml_key], [status], api_visibility="private")
+        for control in (c.precision, c.offload):
+            control.input(
+                on_local_settings, [c.precision, c.offload, c.fw_key, c.aiml_key], [c.status], api_visibility="private"
+            )
     return show_status

@@ -31,12 +31,11 @@ class RunState:
 class Session:
     """Per-browser-session state (gr.State calls this class to make one per visitor)."""
 
-    def __init__(self) -> None:
-        self.history = History()
+    def __init__(self, history: History | None = None) -> None:
+        self.history = history or History()
         self.scoreboard = Scoreboard()
         self.active: set[threading.Event] = set()  # one per run in progress; Cancel sets them all
         self.selected: dict | None = None
-        self.selected_path: str | None = None
         self.run_count = 0
 
     def start_run(self) -> threading.Event:

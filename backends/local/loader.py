@@ -142,18 +142,23 @@ def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambd
     try:
         pipe = FluxPipeline.from_pretrained(source, dtype=torch.bfloat16)
     except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise Unavailable(f"could not load {settings.model}: {str(err).splitlines()[0][:300]}") from err
+        raise Unavailable(f"could not load {settings.model}: {_first_line(err)}") from err
     load_s = time.perf_counter() - started
     try:
         loaded = prepare_pipeline(pipe, settings, device, report)
     except Exception as err:
         # Out of memory while placing, a compile error, a missing torchao...: say so, and don't
         # reload on every request (sticky) until the settings change.
-        detail = f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
+        detail = f"{type(err).__name__}: {_first_line(err)}"
         hint = " (try FLUX_OFFLOAD=model or sequential)" if "out of memory" in detail.lower() else ""
         raise Unavailable(f"could not prepare {settings.model}: {detail}{hint}", sticky=True) from None
     loaded.timings = {"load_s": load_s, **loaded.timings}
     return loaded
+
+
+def _first_line(err: BaseException) -> str:
+    """An exception's message, short enough for a status line (some messages are empty)."""
+    return (str(err).splitlines() or [""])[0][:300]
 
 
 def quantize_transformer_fp8(transformer: Any, device: str) -> None:
@@ -264,18 +269,12 @@ def warm_up(loaded: LoadedPipeline, width: int = 1024, height: int = 1024, steps
 
     # Under inference_mode, as real requests run: a no_grad warm-up would recompile on the first visitor.
     with torch.inference_mode():
-        _warm_call(loaded, width, height, steps)
-
-
-def _warm_call(loaded: LoadedPipeline, width: int, height: int, steps: int) -> None:
-    import torch
-
-    loaded.pipe(
-        "warm-up",
-        width=width,
-        height=height,
-        num_inference_steps=steps,
-        max_sequence_length=MAX_SEQUENCE_LENGTH,
-        generator=torch.Generator("cpu").manual_seed(0),
-        output_type="pil",
-    )
+        loaded.pipe(
+            "warm-up",
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+            generator=torch.Generator("cpu").manual_seed(0),
+            output_type="pil",
+        )
