@@ -101,7 +101,7 @@ TINY = {
     "clip": dict(
         vocab_size=1000,
         hidden_size=32,
-        intermediate_size=37,
+        intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,
         max_position_embeddings=77,
@@ -112,7 +112,7 @@ TINY = {
         vocab_size=1000,
         d_model=32,
         d_kv=8,
-        d_ff=37,
+        d_ff=64,
         num_layers=2,
         num_heads=4,
         relative_attention_num_buckets=8,

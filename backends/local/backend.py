@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from backends.errors import BackendError, Cancelled, OutOfMemory, Unavailable
-from backends.local.loader import LoadedPipeline, load_pipeline, next_offload, pick_device
+from backends.local.loader import LoadedPipeline, inference_context, load_pipeline, next_offload, pick_device
+from backends.local.memory import TILE_ABOVE_MP
 from backends.local.settings import MAX_SEQUENCE_LENGTH, LocalSettings
-from backends.local.zerogpu import gpu_task
+from backends.local.zerogpu import on_gpu
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ class LocalBackend(Backend):
         if self.loaded:
             lp = self.loaded
             extra = f", {lp.offload} offload" if lp.offload != "none" else ""
-            extra += ", compiled" if lp.compiled else ""
-            return BackendStatus(True, f"ready on {lp.device_name}, {lp.precision}: {lp.path}{extra}")
+            compiled = "compiled" if lp.compiled else "not compiled"
+            return BackendStatus(True, f"ready on {lp.device_name}, {lp.mode}, {compiled}: {lp.path}{extra}")
         if self._loading:
             return BackendStatus(True, f"loading {self.settings.model}…")
         if self.load_error:
@@ -73,7 +74,9 @@ class LocalBackend(Backend):
             return BackendStatus(False, f"unavailable: {err.detail}")
         except ImportError:
             return BackendStatus(False, "unavailable: torch is not installed")
-        return BackendStatus(True, f"loads {self.settings.model} on first use ({self.settings.precision})")
+        s = self.settings
+        wants = f"{s.precision}, FP8 matmuls {s.fp8_matmul}, compile {s.compile}"
+        return BackendStatus(True, f"loads {s.model} on first use ({wants})")
 
     def reconfigure(self, **changes: object) -> None:
         """Change precision/offload/compile; the shared pipeline reloads on its next use."""
@@ -87,16 +90,23 @@ class LocalBackend(Backend):
             _release_memory()
 
     def describe(self, request: GenerationRequest) -> tuple[dict, list[str]]:
+        """What ran: ``precision`` is fp8-matmul, fp8-storage or bf16, and ``compiled`` says if it was."""
+        lp = self.loaded
+        precision = lp.mode if lp else f"{self.settings.precision} (not loaded)"
         received = {
             "width": request.width,
             "height": request.height,
             "num_inference_steps": request.num_inference_steps,
             "max_sequence_length": MAX_SEQUENCE_LENGTH,
-            "precision": self.settings.precision,
+            "precision": precision,
+            "compiled": bool(lp and lp.compiled),
+            "offload": lp.offload if lp else self.settings.offload,
+            "vae_tiling": uses_vae_tiling(request),
             "seeds": [request.image_seed(i) for i in range(request.num_images)],
         }
+        compiled = ", compiled" if lp and lp.compiled else ""
         notes = [
-            f"{request.width}×{request.height}, {request.num_inference_steps} steps, {self.settings.precision}",
+            f"{request.width}×{request.height}, {request.num_inference_steps} steps, {precision}{compiled}",
             "guidance ignored (schnell)",
         ]
         return received, notes
@@ -137,7 +147,7 @@ class LocalBackend(Backend):
             message = None
             started = time.perf_counter()
             try:
-                images = gpu_task(request)(_denoise)(loaded, request, ctx)
+                images = _denoise_on_gpu(loaded, request, ctx)
             except BackendError:
                 raise
             except Exception as err:
@@ -157,7 +167,6 @@ class LocalBackend(Backend):
             return images, timings
 
     async def generate(self, request: GenerationRequest, ctx: RunContext) -> BackendRun:
-        received, notes = self.describe(request)
         if self._jobs:
             ctx.on_progress(f"waiting for the GPU ({self._jobs} job(s) ahead)", None)
         self._jobs += 1
@@ -168,6 +177,7 @@ class LocalBackend(Backend):
             )
         finally:
             self._jobs -= 1
+        received, notes = self.describe(request)  # after the run: the model is loaded, so it says what ran
         if timings["queue_s"] >= 0.05:
             notes.append(f"waited {timings['queue_s']:.2f} s for the GPU")
         if "load_s" in timings:
@@ -180,9 +190,18 @@ class LocalBackend(Backend):
         return BackendRun(self.id, self.label, outcomes, received=received, notes=notes)
 
 
+def uses_vae_tiling(request: GenerationRequest) -> bool:
+    """Tiled VAE decode above about 1.5 MP: its peak stays that of a 1 MP tile (memory.py)."""
+    return request.width * request.height > TILE_ABOVE_MP * 2**20
+
+
 def _denoise(loaded: LoadedPipeline, request: GenerationRequest, ctx: RunContext) -> list[Image.Image]:
     """The GPU part: one batched pipeline call, each image with its own CPU generator (seed+i)."""
     import torch
+
+    # Per request: tiles blend at their seams, so smaller images decode whole.
+    vae = loaded.pipe.vae
+    vae.enable_tiling() if uses_vae_tiling(request) else vae.disable_tiling()
 
     total = request.num_inference_steps
 
@@ -194,7 +213,7 @@ def _denoise(loaded: LoadedPipeline, request: GenerationRequest, ctx: RunContext
 
     # CPU generators: the same seed gives the same noise whatever the device.
     generators = [torch.Generator("cpu").manual_seed(request.image_seed(i)) for i in range(request.num_images)]
-    with torch.inference_mode():
+    with inference_context():
         result = loaded.pipe(
             request.prompt,
             width=request.width,
@@ -210,3 +229,8 @@ def _denoise(loaded: LoadedPipeline, request: GenerationRequest, ctx: RunContext
     if ctx.is_cancelled():
         raise Cancelled("cancelled after the current step")
     return list(result.images)
+
+
+# Decorated once, with a duration computed per call: `spaces.GPU` caches what it wraps, so a
+# per-request decorator would keep the first request's duration forever.
+_denoise_on_gpu = on_gpu(_denoise)

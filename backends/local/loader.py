@@ -16,15 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from backends.errors import Unavailable
-from backends.local.settings import MAX_SEQUENCE_LENGTH, LocalSettings
+from backends.local.memory import choose_offload
+from backends.local.settings import LocalSettings
 
 log = logging.getLogger(__name__)
 
-GIB = 1024**3
 FP8_MATMUL_CAPABILITY = (8, 9)  # Ada, Hopper, Blackwell have FP8 tensor cores
-# Free VRAM needed at 1024² to run without offload / with model offload (weights + activations).
-VRAM_NEEDS_GIB = {"fp8": (22, 14), "bf16": (38, 27)}
-FP8_STORAGE_SKIP = ("x_embedder", "context_embedder", "time_text_embed", "norm_out", "^proj_out$")
 REQUIRED_COMPONENTS = ("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
 
 
@@ -35,8 +32,8 @@ class LoadedPipeline:
     pipe: Any
     device: str
     device_name: str
-    precision: str
-    path: str  # which precision path is active, and why
+    mode: str  # fp8-matmul, fp8-storage or bf16: what actually runs
+    path: str  # the mode and why it was chosen, for the status line
     offload: str
     compiled: bool
     timings: dict[str, float]
@@ -85,16 +82,6 @@ def pick_device(settings: LocalSettings) -> str:
     raise Unavailable("no CUDA GPU found (set FLUX_DEVICE=cpu to run on the CPU, very slowly)")
 
 
-def choose_offload(precision: str, free_bytes: int) -> str:
-    """The lightest offload that fits the free VRAM at 1024²."""
-    none_gib, model_gib = VRAM_NEEDS_GIB[precision]
-    if free_bytes >= none_gib * GIB:
-        return "none"
-    if free_bytes >= model_gib * GIB:
-        return "model"
-    return "sequential"
-
-
 def next_offload(offload: str) -> str | None:
     """The setting to suggest after running out of memory with ``offload``."""
     return {"none": "model", "model": "sequential"}.get(offload)
@@ -114,15 +101,60 @@ def _gpu_facts() -> tuple[str, tuple[int, int], int]:
     return name, capability, free
 
 
-def _fp8_plan(device: str, capability: tuple[int, int] | None) -> tuple[bool, str]:
-    """Whether to run FP8 matmuls, and the status line's reason."""
-    if device == "cpu":
-        return False, "fp8 storage, upcast per layer (CPU)"
-    if capability >= FP8_MATMUL_CAPABILITY:
-        return True, f"fp8 matmuls (torchao row-wise, compute capability {capability[0]}.{capability[1]})"
-    return False, (
-        f"fp8 storage, bf16 compute (compute capability {capability[0]}.{capability[1]} has no FP8 matmuls; needs 8.9+)"
-    )
+@dataclass(frozen=True)
+class Plan:
+    """What will run: the precision mode, offload and compile, and why (for the status line)."""
+
+    mode: str  # fp8-matmul, fp8-storage or bf16
+    offload: str
+    compile: bool
+    reason: str
+
+
+def plan(settings: LocalSettings, device: str, capability: tuple[int, int] | None, free_bytes: int) -> Plan:
+    """Resolve the auto settings for this device; Unavailable when an explicit setting cannot run here."""
+    from backends.local.zerogpu import on_zerogpu
+
+    offload = settings.offload
+    if device == "cpu" and offload == "auto":
+        offload = "none"
+    if device == "cpu" and offload == "sequential":
+        # accelerate's per-layer hooks cannot offload to the device they execute on.
+        raise Unavailable("FLUX_OFFLOAD=sequential needs a CUDA GPU (use none or model on the CPU)")
+    # accelerate's per-layer hooks are compiler-disabled, so a fullgraph compile cannot trace them.
+    can_compile = offload != "sequential"
+    cc = f"compute capability {capability[0]}.{capability[1]}" if capability else "CPU"
+    has_fp8_matmuls = device == "cuda" and capability is not None and capability >= FP8_MATMUL_CAPABILITY
+    compile_wanted = settings.compile == "on" or (settings.compile == "auto" and settings.precision == "fp8")
+
+    if settings.precision == "bf16":
+        mode, reason = "bf16", "bf16 reference"
+        compile_wanted = settings.compile == "on"
+    elif settings.fp8_matmul == "on":
+        if device == "cuda" and not has_fp8_matmuls:
+            raise Unavailable(f"FLUX_FP8_MATMUL=on needs compute capability 8.9+; this GPU has {cc} (use auto or off)")
+        mode, reason = "fp8-matmul", f"torchao row-wise FP8 matmuls (FLUX_FP8_MATMUL=on, {cc})"
+    elif settings.fp8_matmul == "auto" and has_fp8_matmuls and compile_wanted and can_compile:
+        mode, reason = "fp8-matmul", f"torchao row-wise FP8 matmuls, compiled ({cc})"
+    else:
+        mode = "fp8-storage"
+        if settings.fp8_matmul == "off":
+            why = "FLUX_FP8_MATMUL=off"
+        elif not has_fp8_matmuls:
+            why = f"{cc} has no FP8 matmuls; they need 8.9+"
+        else:  # eager FP8 matmuls are slower than bf16 (bench/NOTES.md), so without compile: storage
+            why = "FP8 matmuls only run compiled" + (" (FLUX_COMPILE=off)" if can_compile else " (sequential offload)")
+        reason = f"fp8 storage, bf16 compute ({why})"
+
+    compile = compile_wanted and can_compile and mode != "fp8-storage"
+    if settings.compile == "on" and not compile:
+        why = "sequential offload" if not can_compile else "FP8 storage upcasts per layer"
+        reason += f"; compile skipped ({why})"
+    if compile and on_zerogpu():
+        reason += "; ahead-of-time compiled (ZeroGPU)"
+    if offload == "auto":
+        offload = choose_offload(mode, free_bytes)
+    return Plan(mode, offload, compile, reason)
 
 
 def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambda m: None) -> LoadedPipeline:
@@ -142,10 +174,18 @@ def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambd
     try:
         pipe = FluxPipeline.from_pretrained(source, dtype=torch.bfloat16)
     except (OSError, ValueError, KeyError, RuntimeError) as err:
+        if not isinstance(source, Path) and _hub_unreachable(err):
+            raise Unavailable(
+                f"{settings.model} is not in the Hugging Face cache and the hub cannot be reached: "
+                f"download it first (hf download {settings.model}) or set FLUX_MODEL to a diffusers directory"
+            ) from None
         raise Unavailable(f"could not load {settings.model}: {_first_line(err)}") from err
     load_s = time.perf_counter() - started
     try:
         loaded = prepare_pipeline(pipe, settings, device, report)
+    except Unavailable as err:  # a setting that cannot run here: same answer until it changes
+        err.sticky = True
+        raise
     except Exception as err:
         # Out of memory while placing, a compile error, a missing torchao...: say so, and don't
         # reload on every request (sticky) until the settings change.
@@ -156,44 +196,27 @@ def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambd
     return loaded
 
 
+def _hub_unreachable(err: BaseException) -> bool:
+    """huggingface_hub's "not cached, and offline or no network" (its text varies by version)."""
+    text = str(err).lower()
+    return any(k in text for k in ("not fully cached", "offline", "couldn't connect", "cannot reach", "local cache"))
+
+
 def _first_line(err: BaseException) -> str:
     """An exception's message, short enough for a status line (some messages are empty)."""
     return (str(err).splitlines() or [""])[0][:300]
 
 
-def quantize_transformer_fp8(transformer: Any, device: str) -> None:
-    """FP8 dynamic activation + FP8 weight quantization, row-wise scales (torchao), in place, on ``device``.
+def inference_context():
+    """The grad mode every pipeline call runs under: warm-up, requests and the benchmark alike.
 
-    One block at a time: the peak is the FP8 model plus one bf16 block, so a 24 GB card never
-    holds the 24 GB bf16 transformer, and torchao's quantization kernels see GPU tensors.
+    ``no_grad``, not ``inference_mode``: torchao's Float8Tensors cannot be moved between devices
+    under inference_mode (pytorch#149514, torchao#3487), which offload hooks do on every call; and
+    compiled code warmed up under one mode recompiles under the other.
     """
     import torch
-    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, quantize_
 
-    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
-    for child in transformer.children():
-        parts = list(child) if isinstance(child, torch.nn.ModuleList) else [child]
-        for part in parts:
-            part.to(device)
-            quantize_(part, config)
-    transformer.to(device)
-
-
-def store_t5_in_fp8(text_encoder: Any) -> None:
-    """T5-XXL is 9.5 GB in bf16; FP8 storage cuts it to ~5.7 GB on every GPU.
-
-    `wo` stays bf16 because transformers' T5 casts its input to wo's weight dtype (fp8
-    would break the matmul); the tied embedding stays bf16 because lookups can't upcast.
-    """
-    import torch
-    from diffusers.hooks import apply_layerwise_casting
-
-    apply_layerwise_casting(
-        text_encoder,
-        storage_dtype=torch.float8_e4m3fn,
-        compute_dtype=torch.bfloat16,
-        skip_modules_pattern=("norm", "relative_attention_bias", "shared", "embed_tokens", r"\.wo$"),
-    )
+    return torch.no_grad()
 
 
 def prepare_pipeline(
@@ -201,80 +224,44 @@ def prepare_pipeline(
     settings: LocalSettings,
     device: str,
     report: Callable[[str], None] = lambda m: None,
-    warm_size: tuple[int, int] = (1024, 1024),
 ) -> LoadedPipeline:
     """Apply precision, offload and compile to a bf16 pipeline (from disk, or random for the benchmark)."""
-    import torch
+    from backends.local.compile import compile_blocks
+    from backends.local.fp8 import quantize_transformer_fp8, store_t5_in_fp8, store_transformer_in_fp8
 
     capability, free, device_name = None, 0, "CPU"
     if device == "cuda":
         device_name, capability, free = _gpu_facts()
-    fp8_matmul, path = (False, "bf16 reference") if settings.precision == "bf16" else _fp8_plan(device, capability)
-    offload = "none" if device == "cpu" else settings.offload
-    if offload == "auto":
-        offload = choose_offload(settings.precision, free)
+    p = plan(settings, device, capability, free)
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    if settings.precision == "fp8":
-        report("converting weights to FP8")
-        if fp8_matmul:
-            quantize_transformer_fp8(pipe.transformer, device)
-            if offload != "none":
-                pipe.transformer.to("cpu")  # offload hooks expect to start from the CPU
-        else:
-            # Every linear in the 57 blocks, adaLN modulation included (~3B of the 12B parameters;
-            # diffusers' default pattern would keep those in bf16). Embedders and output stay bf16.
-            # (enable_layerwise_casting would add Flux's "norm" pattern back, hence the hook directly.)
-            from diffusers.hooks import apply_layerwise_casting
-
-            apply_layerwise_casting(
-                pipe.transformer,
-                storage_dtype=torch.float8_e4m3fn,
-                compute_dtype=torch.bfloat16,
-                skip_modules_pattern=FP8_STORAGE_SKIP,
-            )
+    if p.mode == "fp8-matmul":
+        report("quantizing the transformer for FP8 matmuls")
+        home = device if p.offload == "none" else "cpu"  # offload hooks expect to start from the CPU
+        quantize_transformer_fp8(pipe.transformer, device, home, open_gate=device != "cuda")
+    elif p.mode == "fp8-storage":
+        report("converting weights to FP8 storage")
+        store_transformer_in_fp8(pipe.transformer)
+    if p.mode != "bf16":
         store_t5_in_fp8(pipe.text_encoder_2)
     timings["quantize_s"] = time.perf_counter() - started
 
-    report(f"placing the model ({offload} offload)")
-    if device == "cpu" or offload == "none":
+    report(f"placing the model ({p.offload} offload)")
+    if p.offload == "none":
         pipe.to(device)
-    elif offload == "model":
-        pipe.enable_model_cpu_offload()
+    elif p.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)  # an explicit device: the CPU works too (tests)
     else:
-        pipe.enable_sequential_cpu_offload()
+        pipe.enable_sequential_cpu_offload(device=device)
+    pipe.vae.enable_slicing()  # decode a batch one image at a time: 4 images cost one image's peak
     pipe.set_progress_bar_config(disable=True)
 
-    loaded = LoadedPipeline(pipe, device, device_name, settings.precision, path, offload, False, timings)
-    if settings.compile and settings.precision == "fp8" and not fp8_matmul:
-        # Per-layer upcasting swaps weights inside forward, which torch.compile cannot trace.
-        loaded.path += "; compile skipped (needs FP8 matmuls)"
-    elif settings.compile and offload == "sequential":
-        # accelerate's per-layer hooks are compiler-disabled, so a fullgraph compile cannot trace them.
-        loaded.path += "; compile skipped (sequential offload)"
-    elif settings.compile:
-        report("compiling the transformer blocks and warming up")
+    loaded = LoadedPipeline(pipe, device, device_name, p.mode, p.reason, p.offload, False, timings)
+    if p.compile:
+        report("compiling the transformer blocks and warming up (a minute or two, once)")
         started = time.perf_counter()
-        pipe.transformer.compile_repeated_blocks(fullgraph=True)
-        warm_up(loaded, *warm_size)
+        compile_blocks(pipe, inference_context)
         timings["compile_s"] = time.perf_counter() - started
         loaded.compiled = True
     return loaded
-
-
-def warm_up(loaded: LoadedPipeline, width: int = 1024, height: int = 1024, steps: int = 4) -> None:
-    """One throwaway run at the default size, so compilation happens now and not on a visitor's image."""
-    import torch
-
-    # Under inference_mode, as real requests run: a no_grad warm-up would recompile on the first visitor.
-    with torch.inference_mode():
-        loaded.pipe(
-            "warm-up",
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            max_sequence_length=MAX_SEQUENCE_LENGTH,
-            generator=torch.Generator("cpu").manual_seed(0),
-            output_type="pil",
-        )

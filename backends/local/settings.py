@@ -10,19 +10,41 @@ DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
 PRECISIONS = ("fp8", "bf16")
 OFFLOADS = ("auto", "none", "model", "sequential")
 DEVICES = ("auto", "cuda", "cpu")
+SWITCHES = ("auto", "on", "off")
 MAX_SEQUENCE_LENGTH = 256  # schnell was trained with 256 T5 tokens; diffusers defaults to 512
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _switch(value: str | None) -> str:
+    value = (value or "auto").strip().lower()
+    return "on" if value in _TRUE else "off" if value in _FALSE else value
 
 
 @dataclass(frozen=True)
 class LocalSettings:
+    """How the local pipeline is loaded.
+
+    ``fp8_matmul``: ``auto`` runs torchao FP8 matmuls on compute capability 8.9+ when the
+    transformer is compiled (eager FP8 matmuls are slower than bf16), ``on`` forces them (even
+    on the CPU, as the tests do), ``off`` keeps FP8 as storage only. ``compile``: ``auto``
+    compiles wherever FP8 matmuls run; on ZeroGPU compiling means ahead-of-time (AOTInductor).
+    """
+
     model: str = DEFAULT_MODEL
     precision: str = "fp8"
     offload: str = "auto"
-    compile: bool = False
+    compile: str = "auto"
     device: str = "auto"
+    fp8_matmul: str = "auto"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("precision", PRECISIONS), ("offload", OFFLOADS), ("device", DEVICES)):
+        for name, allowed in (
+            ("precision", PRECISIONS),
+            ("offload", OFFLOADS),
+            ("device", DEVICES),
+            ("compile", SWITCHES),
+            ("fp8_matmul", SWITCHES),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"FLUX_{name.upper()}={getattr(self, name)!r}: use one of {', '.join(allowed)}")
 
@@ -33,6 +55,7 @@ class LocalSettings:
             model=env.get("FLUX_MODEL") or DEFAULT_MODEL,
             precision=(env.get("FLUX_PRECISION") or "fp8").lower(),
             offload=(env.get("FLUX_OFFLOAD") or "auto").lower(),
-            compile=(env.get("FLUX_COMPILE") or "0").lower() in ("1", "true", "yes", "on"),
+            compile=_switch(env.get("FLUX_COMPILE")),
             device=(env.get("FLUX_DEVICE") or "auto").lower(),
+            fp8_matmul=_switch(env.get("FLUX_FP8_MATMUL")),
         )

@@ -32,10 +32,15 @@ def gpu_duration_s(request: GenerationRequest) -> int:
     return int(min(MAX_S, BASE_S + work))
 
 
-def gpu_task(request: GenerationRequest) -> Callable[[F], F]:
-    """A decorator that wraps a function in `spaces.GPU(duration=...)` on ZeroGPU, and does nothing elsewhere."""
+def _duration(loaded: object, request: GenerationRequest, *rest: object) -> int:
+    # spaces calls this with the GPU function's own arguments, on every call.
+    return gpu_duration_s(request)
+
+
+def on_gpu(fn: F) -> F:
+    """``fn(loaded, request, ...)`` under `spaces.GPU` with a per-call duration on ZeroGPU; ``fn`` elsewhere."""
     if not on_zerogpu():
-        return lambda fn: fn
+        return fn
     import spaces  # only on Spaces, where it is installed and patches CUDA
 
-    return spaces.GPU(duration=gpu_duration_s(request))
+    return spaces.GPU(fn, duration=_duration)
