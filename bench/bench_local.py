@@ -1,38 +1,45 @@
-"""Benchmark the Local FP8 backend's configurations on FLUX.1 [schnell] with random weights.
+"""Benchmark the Local FP8 backend's modes on FLUX.1 [schnell] with random weights, as the app runs them.
 
-Builds the full-size architecture (transformer, T5-XXL, CLIP-L, VAE) on the GPU, so
-nothing is downloaded, and runs each mode through the backend's own `prepare_pipeline`.
-Latency is end to end, prompt to PIL image, warm, with a new prompt every run.
+Each mode runs in its own process (no allocator or compile state leaks between modes) and
+its result is appended to ``<out>/<device>.jsonl`` as soon as it is done. The pipeline is
+built in bf16 on the CPU, as `from_pretrained` leaves it, then goes through the backend's
+own `prepare_pipeline` (quantize block by block, place, compile and warm up) and runs under
+the backend's grad mode. GPU peaks are reset after the build, and reported twice: while
+preparing, and while generating (allocated and reserved), at batch 1 and 4.
 
-    python -m bench.bench_local                      # GPU, full size, 1024², 4 steps, 10 runs
-    python -m bench.bench_local --size tiny --device cpu --runs 3 --modes bf16-eager,fp8-eager
+    python -m bench.bench_local                      # GPU, full size, 1024², 4 steps, every mode
+    python -m bench.bench_local --size tiny --device cpu --runs 2 --width 256 --height 256
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-import gc
 import json
 import math
 import platform
 import re
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from backends.local.loader import prepare_pipeline
+from backends.local.loader import inference_context, prepare_pipeline
 from backends.local.settings import MAX_SEQUENCE_LENGTH, LocalSettings
 from bench.random_flux import make_random_pipeline
 
 MODES = {
-    "bf16-eager": {"precision": "bf16", "offload": "none", "compile": False},
-    "fp8-eager": {"precision": "fp8", "offload": "none", "compile": False},
-    "fp8-compile": {"precision": "fp8", "offload": "none", "compile": True},
-    "fp8-offload": {"precision": "fp8", "offload": "model", "compile": False},
+    "bf16": dict(precision="bf16", compile="off"),
+    "bf16-compile": dict(precision="bf16", compile="on"),
+    "fp8-storage": dict(precision="fp8", fp8_matmul="off", compile="off"),
+    "fp8-matmul": dict(precision="fp8", fp8_matmul="on", compile="off"),
+    "fp8-compile": dict(precision="fp8", fp8_matmul="on", compile="on"),
+    "fp8-model-offload": dict(precision="fp8", fp8_matmul="on", compile="off", offload="model"),
 }
 PROMPTS = [
     "a tiny astronaut hatching from an egg on the moon",
@@ -49,95 +56,132 @@ def psnr(a, b) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
-def generate(pipe, prompt: str, width: int, height: int, steps: int, seed: int):
-    return pipe(
-        prompt,
-        width=width,
-        height=height,
-        num_inference_steps=steps,
-        max_sequence_length=MAX_SEQUENCE_LENGTH,
-        generator=torch.Generator("cpu").manual_seed(seed),
-        output_type="pil",
-    ).images[0]
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    """Build modules directly in ``dtype``: no fp32 copy of 16B parameters on the way."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
 
 
-def run_mode(name: str, args: argparse.Namespace, reference) -> tuple[dict, object]:
-    cfg = MODES[name]
-    cuda = args.device == "cuda"
-    if cfg["offload"] != "none" and not cuda:
-        return {"mode": name, "skipped": "offload needs a CUDA GPU"}, None
-    gc.collect()
+def generate(pipe, prompt: str, width: int, height: int, steps: int, seed: int, images: int = 1):
+    with inference_context():
+        return pipe(
+            prompt,
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            num_images_per_prompt=images,
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+            generator=[torch.Generator("cpu").manual_seed(seed + i) for i in range(images)],
+            output_type="pil",
+        ).images
+
+
+def peaks(cuda: bool) -> dict:
+    if not cuda:
+        return {"allocated_gib": None, "reserved_gib": None}
+    return {
+        "allocated_gib": round(torch.cuda.max_memory_allocated() / GIB, 2),
+        "reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 2),
+    }
+
+
+def timed(pipe, args, images: int, cuda: bool) -> dict:
     if cuda:
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    started = time.perf_counter()
-    # Offload modes start on the CPU, as a user's would; the rest are built straight on the device.
-    build_on = args.device if cfg["offload"] == "none" else "cpu"
-    pipe = make_random_pipeline(args.size, torch.bfloat16, build_on)
-    build_s = time.perf_counter() - started
-    settings = LocalSettings(model="random", device=args.device, **cfg)
-    loaded = prepare_pipeline(pipe, settings, args.device, warm_size=(args.width, args.height))
-    for i in range(args.warmup):
-        generate(loaded.pipe, f"warm-up {i}", args.width, args.height, args.steps, i)
-    # Precision check at a fixed seed and prompt, against the bf16 reference.
-    check = generate(loaded.pipe, PROMPTS[0], args.width, args.height, args.steps, 0)
     latencies = []
     for i in range(args.runs):
         prompt = f"{PROMPTS[i % len(PROMPTS)]}, variation {i}"  # new prompt: no text-encoder cache hits
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        generate(loaded.pipe, prompt, args.width, args.height, args.steps, 1000 + i)
+        generate(pipe, prompt, args.width, args.height, args.steps, 1000 + i, images)
+        if cuda:
+            torch.cuda.synchronize()
         latencies.append(time.perf_counter() - t0)
     ordered = sorted(latencies)
+    return {
+        "latency_s_median": round(statistics.median(latencies), 4),
+        "latency_s_p90": round(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)], 4),
+        "n": len(latencies),
+        **{f"peak_{k}": v for k, v in peaks(cuda).items()},
+    }
+
+
+def run_mode(name: str, args: argparse.Namespace) -> dict:
+    """One mode, start to finish, in this process."""
+    cuda = args.device == "cuda"
+    started = time.perf_counter()
+    with default_dtype(torch.bfloat16):
+        pipe = make_random_pipeline(args.size, torch.bfloat16, "cpu")  # on the CPU, as from_pretrained leaves it
+    build_s = time.perf_counter() - started
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    settings = LocalSettings(model="random", device=args.device, **{"offload": "none", **MODES[name]})
+    loaded = prepare_pipeline(pipe, settings, args.device)
+    prepare_peak = peaks(cuda)
+    for i in range(args.warmup):
+        generate(loaded.pipe, f"warm-up {i}", args.width, args.height, args.steps, i)
+    # A fixed prompt and seed, compared with the bf16 mode's image by the parent process.
+    check = generate(loaded.pipe, PROMPTS[0], args.width, args.height, args.steps, 0)[0]
+    check_path = args.out / f"check-{name}.png"
+    check.save(check_path)
     result = {
         "mode": name,
+        "device": "GPU" if cuda else "CPU (figures are CPU figures, not GPU ones)",
+        "precision": loaded.mode,
+        "compiled": loaded.compiled,
         "offload": loaded.offload,
+        "path": loaded.path,
         "width": args.width,
         "height": args.height,
         "steps": args.steps,
-        "latency_s_median": round(statistics.median(latencies), 4),
-        "latency_s_p90": round(ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)], 4),
-        "peak_vram_gib": round(torch.cuda.max_memory_allocated() / GIB, 2) if cuda else None,
-        "n": len(latencies),
-        "path": loaded.path,
         "build_s": round(build_s, 2),
         "quantize_s": round(loaded.timings.get("quantize_s", 0.0), 2),
         "compile_s": round(loaded.timings["compile_s"], 2) if "compile_s" in loaded.timings else None,
-        "psnr_vs_bf16_db": None if reference is None else round(psnr(check, reference), 2),
+        "prepare_peak": prepare_peak,
+        "batch1": timed(loaded.pipe, args, 1, cuda),
+        "batch4": timed(loaded.pipe, args, 4, cuda) if args.batch4 else None,
+        "check_image": check_path.name,
     }
-    del loaded, pipe
-    return result, check
+    return result
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def markdown(report: dict) -> str:
+def markdown(header: dict, runs: list[dict]) -> str:
     lines = [
-        f"# Local backend benchmark: {report['gpu']} ({report['date']})",
+        f"# Local backend benchmark: {header['gpu']} ({header['date']})",
         "",
-        f"Random-weight FLUX.1 [schnell] ({report['size']} architecture). Versions: "
-        + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        f"Random-weight FLUX.1 [schnell] ({header['size']} architecture), {header['device_note']}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
         "",
-        "| mode | offload | size | steps | median s | p90 s | peak VRAM GiB | n | quantize s | compile s "
-        "| PSNR vs bf16 dB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | precision | compiled | offload | size | steps | b1 median s | b1 p90 s | b4 median s "
+        "| peak alloc / reserved GiB (b1) | prepare peak GiB | quantize s | compile s | PSNR vs bf16 dB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in report["runs"]:
-        if "skipped" in r:
-            lines.append(f"| {r['mode']} | skipped: {r['skipped']} |||||||||")
+    for r in runs:
+        if "error" in r:
+            lines.append(f"| {r['mode']} | failed: {r['error']} |||||||||||||")
             continue
+        b1, b4 = r["batch1"], r["batch4"] or {}
         lines.append(
-            f"| {r['mode']} | {r['offload']} | {r['width']}×{r['height']} | {r['steps']} | {r['latency_s_median']} "
-            f"| {r['latency_s_p90']} | {r['peak_vram_gib']} | {r['n']} | {r['quantize_s']} | {r['compile_s']} "
-            f"| {r['psnr_vs_bf16_db']} |"
+            f"| {r['mode']} | {r['precision']} | {r['compiled']} | {r['offload']} | {r['width']}×{r['height']} "
+            f"| {r['steps']} | {b1['latency_s_median']} | {b1['latency_s_p90']} | {b4.get('latency_s_median')} "
+            f"| {b1['peak_allocated_gib']} / {b1['peak_reserved_gib']} | {r['prepare_peak']['allocated_gib']} "
+            f"| {r['quantize_s']} | {r['compile_s']} | {r.get('psnr_vs_bf16_db')} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> Path:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
@@ -147,49 +191,71 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--no-batch4", dest="batch4", action="store_false", help="skip the 4-image runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
+    parser.add_argument("--one-mode", help=argparse.SUPPRESS)  # the child process's job
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.one_mode:
+        print(json.dumps(run_mode(args.one_mode, args)), flush=True)
+        return args.out
 
     import diffusers
+    import torchao
     import transformers
 
     gpu = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU ({platform.machine()})"
-    versions = {
-        "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
-    }
-    try:
-        import torchao
-
-        versions["torchao"] = torchao.__version__
-    except ImportError:
-        pass
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    # bf16 first: it is the baseline and the precision reference for the fp8 modes.
-    modes.sort(key=lambda m: m != "bf16-eager")
-    runs, reference = [], None
-    for mode in modes:
-        print(f"[bench] {mode} …", flush=True)
-        result, image = run_mode(mode, args, reference)
-        if mode == "bf16-eager":
-            reference = image
-        print(f"[bench] {json.dumps(result)}", flush=True)
-        runs.append(result)
-    report = {
+    name = slug(gpu) + ("" if args.size == "full" else f"-{args.size}")
+    jsonl = args.out / f"{name}.jsonl"
+    header = {
         "gpu": gpu,
         "date": dt.date.today().isoformat(),
         "size": args.size,
-        "versions": versions,
-        "runs": runs,
+        "device_note": "GPU figures" if args.device == "cuda" else "CPU figures: they prove the paths run, not speed",
+        "versions": {
+            "torch": torch.__version__,
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+            "torchao": torchao.__version__,
+        },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = slug(gpu) + ("" if args.size == "full" else f"-{args.size}")
-    path = args.out / f"{name}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{name}.md").write_text(markdown(report))
-    print(f"[bench] wrote {path}")
-    return path
+    jsonl.write_text(json.dumps({"header": header}) + "\n")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    modes.sort(key=lambda m: m != "bf16")  # bf16 first: the precision reference
+    child = [
+        *("--size", args.size, "--device", args.device, "--steps", str(args.steps), "--runs", str(args.runs)),
+        *("--width", str(args.width), "--height", str(args.height), "--warmup", str(args.warmup)),
+        *(() if args.batch4 else ("--no-batch4",)),
+    ]
+    runs = []
+    for mode in modes:
+        print(f"[bench] {mode} …", flush=True)
+        cmd = [sys.executable, "-m", "bench.bench_local", *child, "--out", str(args.out), "--one-mode", mode]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode or not lines:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            result = {"mode": mode, "error": tail}
+        else:
+            result = json.loads(lines[-1])
+            ref = args.out / "check-bf16.png"
+            if mode != "bf16" and ref.exists():
+                from PIL import Image
+
+                result["psnr_vs_bf16_db"] = round(
+                    psnr(Image.open(ref), Image.open(args.out / result["check_image"])), 2
+                )
+        print(f"[bench] {json.dumps(result)}", flush=True)
+        runs.append(result)
+        with jsonl.open("a") as f:  # as it comes: a crash later loses nothing measured so far
+            f.write(json.dumps(result) + "\n")
+        (args.out / f"{name}.md").write_text(markdown(header, runs))
+    print(f"[bench] wrote {jsonl}")
+    return jsonl
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end on CPU at a tiny size and writes its report."""
+"""The benchmark harness runs every mode end to end on the CPU at a tiny size, one process per mode."""
 
 from __future__ import annotations
 
@@ -9,45 +9,21 @@ import pytest
 pytestmark = pytest.mark.local
 
 
-def test_bench_runs_on_cpu_and_writes_json_and_markdown(tmp_path):
+def test_bench_runs_each_mode_in_its_own_process_and_appends_results(tmp_path):
     from bench.bench_local import main
 
-    path = main(
-        [
-            "--size",
-            "tiny",
-            "--device",
-            "cpu",
-            "--runs",
-            "2",
-            "--warmup",
-            "1",
-            "--width",
-            "128",
-            "--height",
-            "128",
-            "--out",
-            str(tmp_path),
-        ]
-    )
-    report = json.loads(path.read_text())
-    assert {"gpu", "date", "versions", "runs"} <= set(report)
-    modes = {r["mode"]: r for r in report["runs"]}
-    assert set(modes) == {"bf16-eager", "fp8-eager", "fp8-compile", "fp8-offload"}
-    assert modes["fp8-offload"]["skipped"] == "offload needs a CUDA GPU"
-    for name in ("bf16-eager", "fp8-eager"):
-        run = modes[name]
-        keys = {
-            "mode",
-            "offload",
-            "width",
-            "height",
-            "steps",
-            "latency_s_median",
-            "latency_s_p90",
-            "peak_vram_gib",
-            "n",
-        }
-        assert keys <= set(run) and run["n"] == 2 and run["latency_s_median"] > 0
-    assert modes["fp8-eager"]["psnr_vs_bf16_db"] > 20  # fp8 storage stays close to the bf16 reference
+    args = ["--size", "tiny", "--device", "cpu", "--runs", "2", "--warmup", "1", "--width", "128", "--height", "128"]
+    modes = "bf16,fp8-matmul,fp8-model-offload"
+    path = main([*args, "--steps", "2", "--modes", modes, "--out", str(tmp_path)])
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    header, runs = lines[0]["header"], {r["mode"]: r for r in lines[1:]}
+    assert header["device_note"].startswith("CPU figures") and "torchao" in header["versions"]
+    assert set(runs) == set(modes.split(","))
+    assert all("error" not in r for r in runs.values()), runs
+    assert runs["fp8-matmul"]["precision"] == "fp8-matmul" and runs["bf16"]["precision"] == "bf16"
+    assert runs["fp8-model-offload"]["offload"] == "model"
+    for run in runs.values():
+        assert run["batch1"]["n"] == 2 and run["batch1"]["latency_s_median"] > 0
+        assert run["batch4"]["n"] == 2
+    assert runs["fp8-matmul"]["psnr_vs_bf16_db"] > 20  # FP8 matmuls stay close to the bf16 reference
     assert path.with_suffix(".md").read_text().startswith("# Local backend benchmark")
