@@ -61,4 +61,4 @@ def test_compiled_fp8_matmuls_serve_every_size_and_batch_without_recompiling(com
             assert record["received"]["compiled"] is True
             assert (record["width"], record["height"]) == (width, height)
         assert compiled_graphs() == after_warm_up, f"{width}×{height} ×{images} recompiled"
-    assert "fp8-matmul, compiled" in compiled_app.backends["local"].status().message
+    assert "fp8-matmul, compiled (jit)" in compiled_app.backends["local"].status().message

@@ -62,7 +62,7 @@ class LocalBackend(Backend):
         if self.loaded:
             lp = self.loaded
             extra = f", {lp.offload} offload" if lp.offload != "none" else ""
-            compiled = "compiled" if lp.compiled else "not compiled"
+            compiled = f"compiled ({lp.compile_kind})" if lp.compiled else "not compiled"
             return BackendStatus(True, f"ready on {lp.device_name}, {lp.mode}, {compiled}: {lp.path}{extra}")
         if self._loading:
             return BackendStatus(True, f"loading {self.settings.model}…")
@@ -100,11 +100,12 @@ class LocalBackend(Backend):
             "max_sequence_length": MAX_SEQUENCE_LENGTH,
             "precision": precision,
             "compiled": bool(lp and lp.compiled),
+            "compile": lp.compile_kind if lp and lp.compiled else "none",
             "offload": lp.offload if lp else self.settings.offload,
             "vae_tiling": uses_vae_tiling(request),
             "seeds": [request.image_seed(i) for i in range(request.num_images)],
         }
-        compiled = ", compiled" if lp and lp.compiled else ""
+        compiled = f", compiled ({lp.compile_kind})" if lp and lp.compiled else ""
         notes = [
             f"{request.width}×{request.height}, {request.num_inference_steps} steps, {precision}{compiled}",
             "guidance ignored (schnell)",

@@ -41,7 +41,17 @@ def warm_up(pipe: Any, grad_mode: Callable[[], Any], shapes=WARM_UP_SHAPES, step
             )
 
 
-def compile_blocks(pipe: Any, grad_mode: Callable[[], Any]) -> None:
-    """Regional JIT compile (about 10× faster to compile than the whole model, same speed-up), warmed up."""
+def compile_blocks(pipe: Any, grad_mode: Callable[[], Any], ahead_of_time: bool = False) -> None:
+    """Regional compile (about 10× faster to compile than the whole model, same speed-up), warmed up.
+
+    Just in time with torch.compile, or ahead of time (aot.py) on ZeroGPU and for FLUX_COMPILE=aot.
+    """
+    if ahead_of_time:
+        from backends.local import aot
+        from backends.local.zerogpu import on_zerogpu
+
+        (aot.aot_compile_blocks_on_zerogpu if on_zerogpu() else aot.aot_compile_blocks)(pipe, grad_mode)
+        warm_up(pipe, grad_mode, shapes=WARM_UP_SHAPES[:1])  # loads the compiled code once, off the clock
+        return
     pipe.transformer.compile_repeated_blocks(fullgraph=True)
     warm_up(pipe, grad_mode)

@@ -37,6 +37,7 @@ class LoadedPipeline:
     offload: str
     compiled: bool
     timings: dict[str, float]
+    compile_kind: str = ""  # "jit" (torch.compile) or "aot" (AOTInductor), when compiled
 
 
 def is_local_path(model: str) -> bool:
@@ -109,6 +110,7 @@ class Plan:
     offload: str
     compile: bool
     reason: str
+    aot: bool = False  # ahead-of-time (ZeroGPU, or FLUX_COMPILE=aot) rather than torch.compile
 
 
 def plan(settings: LocalSettings, device: str, capability: tuple[int, int] | None, free_bytes: int) -> Plan:
@@ -125,11 +127,11 @@ def plan(settings: LocalSettings, device: str, capability: tuple[int, int] | Non
     can_compile = offload != "sequential"
     cc = f"compute capability {capability[0]}.{capability[1]}" if capability else "CPU"
     has_fp8_matmuls = device == "cuda" and capability is not None and capability >= FP8_MATMUL_CAPABILITY
-    compile_wanted = settings.compile == "on" or (settings.compile == "auto" and settings.precision == "fp8")
+    compile_wanted = settings.compile in ("on", "aot") or (settings.compile == "auto" and settings.precision == "fp8")
 
     if settings.precision == "bf16":
         mode, reason = "bf16", "bf16 reference"
-        compile_wanted = settings.compile == "on"
+        compile_wanted = settings.compile in ("on", "aot")
     elif settings.fp8_matmul == "on":
         if device == "cuda" and not has_fp8_matmuls:
             raise Unavailable(f"FLUX_FP8_MATMUL=on needs compute capability 8.9+; this GPU has {cc} (use auto or off)")
@@ -147,14 +149,15 @@ def plan(settings: LocalSettings, device: str, capability: tuple[int, int] | Non
         reason = f"fp8 storage, bf16 compute ({why})"
 
     compile = compile_wanted and can_compile and mode != "fp8-storage"
-    if settings.compile == "on" and not compile:
+    if settings.compile in ("on", "aot") and not compile:
         why = "sequential offload" if not can_compile else "FP8 storage upcasts per layer"
         reason += f"; compile skipped ({why})"
-    if compile and on_zerogpu():
-        reason += "; ahead-of-time compiled (ZeroGPU)"
+    aot = compile and (settings.compile == "aot" or on_zerogpu())
+    if aot:
+        reason += "; compiled ahead of time" + (" (ZeroGPU)" if on_zerogpu() else "")
     if offload == "auto":
         offload = choose_offload(mode, free_bytes)
-    return Plan(mode, offload, compile, reason)
+    return Plan(mode, offload, compile, reason, aot)
 
 
 def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambda m: None) -> LoadedPipeline:
@@ -261,7 +264,7 @@ def prepare_pipeline(
     if p.compile:
         report("compiling the transformer blocks and warming up (a minute or two, once)")
         started = time.perf_counter()
-        compile_blocks(pipe, inference_context)
+        compile_blocks(pipe, inference_context, ahead_of_time=p.aot)
         timings["compile_s"] = time.perf_counter() - started
-        loaded.compiled = True
+        loaded.compiled, loaded.compile_kind = True, "aot" if p.aot else "jit"
     return loaded

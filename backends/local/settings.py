@@ -11,6 +11,7 @@ PRECISIONS = ("fp8", "bf16")
 OFFLOADS = ("auto", "none", "model", "sequential")
 DEVICES = ("auto", "cuda", "cpu")
 SWITCHES = ("auto", "on", "off")
+COMPILES = (*SWITCHES, "aot")
 MAX_SEQUENCE_LENGTH = 256  # schnell was trained with 256 T5 tokens; diffusers defaults to 512
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -27,7 +28,8 @@ class LocalSettings:
     ``fp8_matmul``: ``auto`` runs torchao FP8 matmuls on compute capability 8.9+ when the
     transformer is compiled (eager FP8 matmuls are slower than bf16), ``on`` forces them (even
     on the CPU, as the tests do), ``off`` keeps FP8 as storage only. ``compile``: ``auto``
-    compiles wherever FP8 matmuls run; on ZeroGPU compiling means ahead-of-time (AOTInductor).
+    compiles wherever FP8 matmuls run; on ZeroGPU compiling means ahead-of-time (AOTInductor),
+    and ``aot`` asks for that anywhere.
     """
 
     model: str = DEFAULT_MODEL
@@ -42,7 +44,7 @@ class LocalSettings:
             ("precision", PRECISIONS),
             ("offload", OFFLOADS),
             ("device", DEVICES),
-            ("compile", SWITCHES),
+            ("compile", COMPILES),
             ("fp8_matmul", SWITCHES),
         ):
             if getattr(self, name) not in allowed:
