@@ -113,7 +113,9 @@ class LocalBackend(Backend):
         return received, notes
 
     # --- running -------------------------------------------------------------------
-    def ensure_loaded(self, report: Callable[[str], None] = lambda m: None) -> LoadedPipeline:
+    def ensure_loaded(
+        self, report: Callable[[str], None] = lambda m: None, request: GenerationRequest | None = None
+    ) -> LoadedPipeline:
         """Load the shared pipeline once; runs on the GPU worker thread.
 
         A failure after the weights were read (out of memory while placing, a compile error)
@@ -124,7 +126,8 @@ class LocalBackend(Backend):
                 raise self.load_error
             self._loading = True
             try:
-                self.loaded = load_pipeline(self.settings, report)
+                size = (request.width, request.height, request.num_images) if request else None
+                self.loaded = load_pipeline(self.settings, report, size)
                 self.load_error = None
             except BackendError as err:
                 self.load_error = err
@@ -141,7 +144,7 @@ class LocalBackend(Backend):
                 raise Cancelled("cancelled before it started")
             started = time.perf_counter()
             fresh = self.loaded is None
-            loaded = self.ensure_loaded(lambda m: ctx.on_progress(m, None))
+            loaded = self.ensure_loaded(lambda m: ctx.on_progress(m, None), request)
             if fresh:
                 timings["load_s"] = time.perf_counter() - started
             ctx.on_progress(f"step 0/{request.num_inference_steps}", 0.0)

@@ -113,7 +113,25 @@ class Plan:
     aot: bool = False  # ahead-of-time (ZeroGPU, or FLUX_COMPILE=aot) rather than torch.compile
 
 
-def plan(settings: LocalSettings, device: str, capability: tuple[int, int] | None, free_bytes: int) -> Plan:
+Size = tuple[int, int, int]  # width, height, images: the request the offload must fit
+DEFAULT_SIZE: Size = (1024, 1024, 1)
+
+
+def fit_size(size: Size | None) -> Size:
+    """The request auto offload plans for: the one that loads the model, and never less than 1024², 1 image."""
+    width, height, images = size or DEFAULT_SIZE
+    if width * height < 1024 * 1024:
+        width, height = 1024, 1024
+    return width, height, images
+
+
+def plan(
+    settings: LocalSettings,
+    device: str,
+    capability: tuple[int, int] | None,
+    free_bytes: int,
+    size: Size | None = None,
+) -> Plan:
     """Resolve the auto settings for this device; Unavailable when an explicit setting cannot run here."""
     from backends.local.zerogpu import on_zerogpu
 
@@ -156,11 +174,13 @@ def plan(settings: LocalSettings, device: str, capability: tuple[int, int] | Non
     if aot:
         reason += "; compiled ahead of time" + (" (ZeroGPU)" if on_zerogpu() else "")
     if offload == "auto":
-        offload = choose_offload(mode, free_bytes)
+        offload = choose_offload(mode, free_bytes, *fit_size(size))
     return Plan(mode, offload, compile, reason, aot)
 
 
-def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambda m: None) -> LoadedPipeline:
+def load_pipeline(
+    settings: LocalSettings, report: Callable[[str], None] = lambda m: None, size: Size | None = None
+) -> LoadedPipeline:
     """Load, quantize, place and (optionally) compile the pipeline. Raises Unavailable on any failure."""
     device = pick_device(settings)
     source: str | Path = settings.model
@@ -185,7 +205,7 @@ def load_pipeline(settings: LocalSettings, report: Callable[[str], None] = lambd
         raise Unavailable(f"could not load {settings.model}: {_first_line(err)}") from err
     load_s = time.perf_counter() - started
     try:
-        loaded = prepare_pipeline(pipe, settings, device, report)
+        loaded = prepare_pipeline(pipe, settings, device, report, size)
     except Unavailable as err:  # a setting that cannot run here: same answer until it changes
         err.sticky = True
         raise
@@ -227,6 +247,7 @@ def prepare_pipeline(
     settings: LocalSettings,
     device: str,
     report: Callable[[str], None] = lambda m: None,
+    size: Size | None = None,
 ) -> LoadedPipeline:
     """Apply precision, offload and compile to a bf16 pipeline (from disk, or random for the benchmark)."""
     from backends.local.compile import compile_blocks
@@ -235,7 +256,7 @@ def prepare_pipeline(
     capability, free, device_name = None, 0, "CPU"
     if device == "cuda":
         device_name, capability, free = _gpu_facts()
-    p = plan(settings, device, capability, free)
+    p = plan(settings, device, capability, free, size)
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
