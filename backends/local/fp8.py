@@ -107,33 +107,28 @@ def quantize_transformer_fp8(transformer: Any, device: str, home: str, open_gate
     return done
 
 
-def store_transformer_in_fp8(transformer: Any) -> None:
-    """FP8 storage, bf16 compute, for GPUs without FP8 matmuls: the memory saving alone."""
+def _store_in_fp8(module: Any, skip: tuple[str, ...]) -> None:
     import torch
     from diffusers.hooks import apply_layerwise_casting
 
-    # Every linear in the 57 blocks, adaLN modulation included (~3B of the 12B parameters;
-    # diffusers' default pattern would keep those in bf16). Embedders and output stay bf16.
-    # (enable_layerwise_casting would add Flux's "norm" pattern back, hence the hook directly.)
+    # The hook directly: enable_layerwise_casting would add the model's own skip patterns back
+    # (Flux's "norm"), which keep the ~3B adaLN-modulation parameters in bf16.
     apply_layerwise_casting(
-        transformer,
-        storage_dtype=torch.float8_e4m3fn,
-        compute_dtype=torch.bfloat16,
-        skip_modules_pattern=FP8_STORAGE_SKIP,
+        module, storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16, skip_modules_pattern=skip
     )
+
+
+def store_transformer_in_fp8(transformer: Any) -> None:
+    """FP8 storage, bf16 compute, for GPUs without FP8 matmuls: the memory saving alone.
+
+    Every linear in the 57 blocks, adaLN modulation included; embedders and output stay bf16.
+    """
+    _store_in_fp8(transformer, FP8_STORAGE_SKIP)
 
 
 def store_t5_in_fp8(text_encoder: Any) -> None:
     """T5-XXL is 9.5 GB in bf16; FP8 storage cuts it to about 5.9 GB on every GPU."""
-    import torch
-    from diffusers.hooks import apply_layerwise_casting
-
-    apply_layerwise_casting(
-        text_encoder,
-        storage_dtype=torch.float8_e4m3fn,
-        compute_dtype=torch.bfloat16,
-        skip_modules_pattern=T5_STORAGE_SKIP,
-    )
+    _store_in_fp8(text_encoder, T5_STORAGE_SKIP)
 
 
 def count_fp8_linears(module: Any) -> tuple[int, int]:
