@@ -227,3 +227,19 @@ def test_a_hub_id_that_is_not_cached_while_offline_says_what_to_do(tmp_path):
     line = next(x for x in out.splitlines() if x.startswith("ERROR:"))
     assert "black-forest-labs/FLUX.1-schnell is not in the Hugging Face cache and the hub cannot be reached" in line
     assert "hf download black-forest-labs/FLUX.1-schnell" in line and "FLUX_MODEL" in line
+
+
+def test_a_compiler_failure_falls_back_to_eager_and_says_so(tiny_model, monkeypatch):
+    import backends.local.compile as compile_module
+
+    def broken(pipe, grad_mode, ahead_of_time=False):
+        pipe.transformer.compile_repeated_blocks(fullgraph=True)  # wrappers in place, then the failure
+        raise RuntimeError("inductor exploded\nlong traceback")
+
+    monkeypatch.setattr(compile_module, "compile_blocks", broken)
+    backend = LocalBackend(LocalSettings(model=str(tiny_model), device="cpu", fp8_matmul="on", compile="on"))
+    run = gen(backend)
+    assert run.outcomes[0].status == "ok" and run.received["compiled"] is False
+    assert "compile failed (RuntimeError: inductor exploded), running eager" in backend.status().message
+    blocks = backend.loaded.pipe.transformer.transformer_blocks
+    assert all(getattr(b, "_compiled_call_impl", None) is None for b in blocks)

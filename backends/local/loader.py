@@ -285,7 +285,16 @@ def prepare_pipeline(
     if p.compile:
         report("compiling the transformer blocks and warming up (a minute or two, once)")
         started = time.perf_counter()
-        compile_blocks(pipe, inference_context, ahead_of_time=p.aot)
-        timings["compile_s"] = time.perf_counter() - started
-        loaded.compiled, loaded.compile_kind = True, "aot" if p.aot else "jit"
+        try:
+            compile_blocks(pipe, inference_context, ahead_of_time=p.aot)
+        except Exception as err:  # noqa: BLE001 - a compiler failure must not take the backend down
+            # Slower, but it runs: JIT wrappers are dropped; AOT replaces a block only once compiled.
+            log.warning("compile failed, running eager: %s", _first_line(err))
+            for block in pipe.transformer.modules():
+                if getattr(block, "_compiled_call_impl", None) is not None:
+                    block._compiled_call_impl = None
+            loaded.path += f"; compile failed ({type(err).__name__}: {_first_line(err)[:120]}), running eager"
+        else:
+            timings["compile_s"] = time.perf_counter() - started
+            loaded.compiled, loaded.compile_kind = True, "aot" if p.aot else "jit"
     return loaded
