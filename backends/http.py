@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -157,11 +158,14 @@ class _Decoder:
         return out
 
 
-async def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
-    """The whole body, stopping as soon as it passes ``limit`` bytes (declared or actual)."""
+async def read_capped(response: httpx.Response, limit: int, what: str, keep_start: bool = False) -> bytes:
+    """The whole body, stopping as soon as it passes ``limit`` bytes (declared or actual).
+
+    Past the cap: TooLarge, or with ``keep_start`` the first ``limit`` bytes (for error text).
+    """
     declared = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "")
-    if declared.isdigit() and int(declared) > limit and not encoding:
+    if declared.isdigit() and int(declared) > limit and not encoding and not keep_start:
         raise TooLarge(f"reply too large: {what} declares {int(declared) >> 20} MB, over the {limit >> 20} MB cap")
     decoder = _Decoder(encoding)
     chunks: list[bytes] = []
@@ -169,6 +173,9 @@ async def read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
     async for raw in response.aiter_raw(READ_CHUNK):
         chunk = decoder.feed(raw, limit - size)
         size += len(chunk)
+        if size > limit and keep_start:
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            break
         if size > limit:
             raise TooLarge(f"reply too large: {what} is over the {limit >> 20} MB cap; reading stopped there")
         chunks.append(chunk)
@@ -219,20 +226,22 @@ async def fetch(
         elif response.is_redirect:
             content = b""
         else:
-            try:
-                content = await read_capped(response, MAX_ERROR_BYTES, "the error reply")
-            except TooLarge:
-                content = b"(an error reply over the size cap)"
+            content = await read_capped(response, MAX_ERROR_BYTES, "the error reply", keep_start=True)
         return Reply(response.status_code, response.headers, content, str(response.url), response.reason_phrase)
 
 
 # --- errors ---------------------------------------------------------------------------------
+_MESSAGE_FIELD = re.compile(r'"(?:message|error_message|detail|faultstring)"\s*:\s*"((?:[^"\\]|\\.){1,1000})')
+
+
 def api_message(response: Reply | httpx.Response) -> str:
     """The API's own error message, whichever of the known body shapes it uses (cut by the error)."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:1000]
+        # Not JSON, or JSON cut at the error-body cap: the start of a message field still helps.
+        found = _MESSAGE_FIELD.search(response.text[:4096])
+        return found.group(1) if found else response.text.strip()[:1000]
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
