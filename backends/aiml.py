@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -130,7 +131,7 @@ class AimlBackend(HostedBackend):
             if reply.is_redirect:
                 url = urljoin(url, reply.headers.get("location", ""))
                 continue  # checked again at the top, like the first URL
-            return decode_image(reply.content, "image at the returned URL")
+            return await asyncio.to_thread(decode_image, reply.content, "image at the returned URL")
         raise UpstreamError("too many redirects fetching the image")
 
     async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
@@ -151,9 +152,9 @@ class AimlBackend(HostedBackend):
         if ref.filtered:
             raise ContentFiltered("the AI/ML API's safety checker flagged the image")
         if ref.b64:
-            image = decode_base64_image(ref.b64, "AI/ML API reply")
+            image = await asyncio.to_thread(decode_base64_image, ref.b64, "AI/ML API reply")
         elif ref.url and ref.url.startswith("data:"):
-            image = decode_base64_image(ref.url, "AI/ML API reply")
+            image = await asyncio.to_thread(decode_base64_image, ref.url, "AI/ML API reply")
         elif ref.url:
             image = await self.fetch_image(ref.url)
         else:

@@ -65,6 +65,28 @@ def fake_image(width: int, height: int, seed: int, label: str, fmt: str = "PNG")
     return out.getvalue()
 
 
+def photo_like_png(width: int, height: int, seed: int) -> bytes:
+    """A PNG that compresses like a photo (smooth shapes plus sensor noise), not like a flat gradient.
+
+    FLUX images are photo-like: ~1.5-2.5 MB as PNG at 1024², and slow to encode. The benchmark
+    serves these so the app's cost of handling real-sized images is measured.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.full((height, width, 3), 40, np.float32)
+    for _ in range(12):  # soft blobs of colour, like out-of-focus shapes
+        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(width / 10, width / 2)
+        weight = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))[..., None]
+        img += weight * rng.uniform(10, 45, 3).astype(np.float32)
+    img += 8 * np.sin(x / rng.uniform(3, 9))[..., None]  # texture
+    img += rng.normal(0, 8, img.shape).astype(np.float32)  # sensor noise
+    out = io.BytesIO()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
 class FakeServer:
     """Common plumbing: a threaded server, a request log, auth, delays and scripted faults."""
 
@@ -140,6 +162,7 @@ class FakeServer:
 
     def reset(self) -> None:
         self.mode, self.delay_s, self._429_sent = "default", 0.0, 0
+        self.photos: list[bytes] = getattr(self, "photos", [])  # if set, served (by seed) instead of drawings
         self.retry_after = "1"
         self.huge_bytes, self.huge_declared = 120 * 1024 * 1024, False
         self.trickle_s = 0.2
@@ -313,7 +336,7 @@ class FakeFireworks(FakeServer):
             return
         finish = {"filtered": "CONTENT_FILTERED", "unknown_finish": self.finish_reason}.get(self.mode, "SUCCESS")
         fmt = "JPEG" if self.mode == "jpeg" or accept == "image/jpeg" else "PNG"
-        data = fake_image(w, h_, seed, "fake Fireworks", fmt)
+        data = self.photos[seed % len(self.photos)] if self.photos else fake_image(w, h_, seed, "fake Fireworks", fmt)
         if self.mode == "trickle":
             self.send_trickle(h, data, "image/png")
             return
@@ -427,11 +450,17 @@ class FakeAiml(FakeServer):
         n = int(body.get("num_images", 1))
         images, started = [], time.perf_counter()
         for i in range(n):
-            data = (
-                b"<html>not an image</html>" if self.mode == "notimage" else fake_image(w, hh, seed + i, "fake AI/ML")
-            )
+            if self.mode == "notimage":
+                data = b"<html>not an image</html>"
+            elif self.photos:
+                data = self.photos[(seed + i) % len(self.photos)]
+            else:
+                data = fake_image(w, hh, seed + i, "fake AI/ML")
             name = f"{uuid.uuid4().hex}.png"
-            self.files[name] = data
+            with self.lock:
+                self.files[name] = data
+                while len(self.files) > 512:  # a long load run must not grow the fake without bound
+                    self.files.pop(next(iter(self.files)))
             if self.mode == "b64":
                 images.append({"url": None, "b64_json": base64.b64encode(data).decode()})
             elif self.mode == "offsite":
