@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Mapping
 
 if os.environ.get("SPACES_ZERO_GPU"):
     import spaces  # noqa: F401  # must come before torch touches CUDA on ZeroGPU
@@ -16,9 +17,50 @@ from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
 from ui import LAUNCH_OPTIONS, build_demo
 
+CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
+QUEUE_MAX_SIZE = 64  # runs waiting beyond those; more get "queue is full" instead of waiting for ever
 
-def create_app(settings: Settings | None = None) -> tuple[gr.Blocks, dict[str, Backend]]:
-    """The Blocks app for ``settings`` (the environment's by default), queue on, and its backends."""
+
+def queue_max_size(env: Mapping[str, str] | None = None) -> int:
+    """QUEUE_MAX_SIZE from the environment (default 64): how many runs may wait."""
+    raw = (os.environ if env is None else env).get("QUEUE_MAX_SIZE") or ""
+    if not raw:
+        return QUEUE_MAX_SIZE
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"QUEUE_MAX_SIZE={raw!r}: use a whole number of waiting runs, 1 or more")
+    return int(raw)
+
+
+def parse_auth(value: str | None) -> list[tuple[str, str]] | None:
+    """``user:pass`` (or several, comma-separated) → Gradio's auth list; None when unset."""
+    if not value:
+        return None
+    pairs = []
+    for item in value.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise SystemExit("APP_AUTH / --auth: use user:password (several separated by commas)")
+        pairs.append((user, password))
+    return pairs
+
+
+def launch_options(env: Mapping[str, str] | None = None, auth: str | None = None) -> dict:
+    """launch() keywords: the look, the upload cap (MAX_UPLOAD_MB), and login (--auth or APP_AUTH)."""
+    env = os.environ if env is None else env
+    options = dict(LAUNCH_OPTIONS)
+    raw = env.get("MAX_UPLOAD_MB") or ""
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise SystemExit(f"MAX_UPLOAD_MB={raw!r}: use a whole number of megabytes, 1 or more")
+        options["max_file_size"] = f"{int(raw)}mb"
+    pairs = parse_auth(auth or env.get("APP_AUTH"))
+    if pairs:
+        options["auth"] = pairs
+    return options
+
+
+def create_app(settings: Settings | None = None, max_queue: int | None = None) -> tuple[gr.Blocks, dict[str, Backend]]:
+    """The Blocks app for ``settings`` (the environment's by default), queue on and bounded, and its backends."""
     settings = settings or Settings.from_env()
     client = make_client(settings.http_read_timeout_s)
     backends = build_backends(settings, client)
@@ -29,7 +71,7 @@ def create_app(settings: Settings | None = None) -> tuple[gr.Blocks, dict[str, B
         except Exception as err:  # the hosted backends still work
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
     demo = build_demo(backends, secrets=settings.secrets())
-    demo.queue(default_concurrency_limit=16)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=max_queue or queue_max_size())
     return demo, backends
 
 
@@ -38,9 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    parser.add_argument("--auth", help="require a login, user:password (also APP_AUTH)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    create_app()[0].launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
+    options = launch_options(auth=args.auth)
+    create_app()[0].launch(server_name=args.host, server_port=args.port, share=args.share, **options)
 
 
 if __name__ == "__main__":

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 from PIL import Image
 
 from backends.errors import ContentFiltered, NotAnImage, UpstreamError
-from backends.hosted import HostedBackend
-from backends.http import send_with_retries
+from backends.hosted import HostedBackend, Upstream
+from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, make_client, send_with_retries
 from backends.imaging import decode_base64_image, decode_image
 from backends.types import GenerationRequest
+from backends.urlguard import PublicOnlyBackend, UrlPolicy
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 PATH = "/images/generations"
@@ -46,7 +48,7 @@ class AimlImageRef:
 @dataclass(frozen=True)
 class AimlReply:
     images: list[AimlImageRef]
-    seed: int | None
+    seed: object  # as the API sent it; checked by the caller
     server_s: float | None
 
 
@@ -63,26 +65,27 @@ def parse_aiml_reply(data: object) -> AimlReply:
         if not isinstance(item, dict):
             continue
         url, b64 = item.get("url"), item.get("b64_json")
-        filtered = bool(nsfw[i]) if i < len(nsfw) else False
+        url = url if isinstance(url, str) else None
+        b64 = b64 if isinstance(b64, str) else None
+        filtered = bool(nsfw[i]) if isinstance(nsfw, list) and i < len(nsfw) else False
         refs.append(AimlImageRef(url=url or None, b64=b64 or None, filtered=filtered))
     if not refs:
         raise NotAnImage("the AI/ML API reply holds no image")
-    seed = data.get("seed")
     timings = data.get("timings") if isinstance(data.get("timings"), dict) else {}
     inference = timings.get("inference")
-    return AimlReply(
-        images=refs,
-        seed=int(seed) if isinstance(seed, int | float) else None,
-        server_s=float(inference) if isinstance(inference, int | float) else None,
-    )
+    server_s = float(inference) if isinstance(inference, int | float) and not isinstance(inference, bool) else None
+    if server_s is not None and not 0 <= server_s < 1e6:
+        server_s = None
+    return AimlReply(images=refs, seed=data.get("seed"), server_s=server_s)
 
 
-def is_allowed_image_url(url: str, base_url: str) -> bool:
-    """Fetch only over https, or from the API's own origin (so a local proxy or fake works)."""
-    target, base = urlsplit(url), urlsplit(base_url)
-    if target.scheme == "https" and target.hostname:
-        return True
-    return (target.scheme, target.netloc) == (base.scheme, base.netloc)
+def is_allowed_image_url(url: str, base_url: str, policy: UrlPolicy | None = None) -> bool:
+    """Whether ``url`` passes the scheme rule (https, or the API's own origin). The address is checked on connect."""
+    try:
+        (policy or UrlPolicy()).check_url(url, base_url)
+    except NotAnImage:
+        return False
+    return True
 
 
 class AimlBackend(HostedBackend):
@@ -91,9 +94,18 @@ class AimlBackend(HostedBackend):
     key_env = "AIML_API_KEY"
     honours_guidance = False
 
-    def __init__(self, *args, safety_checker: bool = True, **kwargs) -> None:
+    def __init__(self, *args, safety_checker: bool = True, url_policy: UrlPolicy | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.safety_checker = safety_checker
+        self.url_policy = url_policy or UrlPolicy()
+        self._cdn_client: httpx.AsyncClient | None = None
+
+    @property
+    def cdn_client(self) -> httpx.AsyncClient:
+        """The client for image URLs off the API's origin: it dials only addresses the policy allows."""
+        if self._cdn_client is None:
+            self._cdn_client = make_client(network_backend=PublicOnlyBackend(self.url_policy))
+        return self._cdn_client
 
     def describe(self, request: GenerationRequest) -> tuple[dict, list[str]]:
         body = aiml_body(request, 0, self.safety_checker)
@@ -107,56 +119,44 @@ class AimlBackend(HostedBackend):
         return received, notes
 
     async def fetch_image(self, url: str) -> Image.Image:
-        """Download one image URL: allowed origins only, no key sent, size capped, bytes checked."""
+        """Download one image URL: allowed URLs only (every redirect hop too), no key, size capped, bytes checked."""
         for _ in range(MAX_REDIRECTS + 1):
-            if not is_allowed_image_url(url, self.base_url):
-                parts = urlsplit(url)
-                raise NotAnImage(f"refused to fetch the image from {parts.scheme}://{parts.netloc} (not https)")
-            body = bytearray()
+            same_origin = self.url_policy.check_url(url, self.base_url)
+            client = self.client if same_origin else self.cdn_client
 
-            async def send(url: str = url, body: bytearray = body) -> httpx.Response:
-                body.clear()
-                async with self.client.stream("GET", url) as response:
-                    if not response.is_success:
-                        await response.aread()  # error bodies are small; error_for_status reads them
-                        return response
-                    async for chunk in response.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > MAX_IMAGE_BYTES:
-                            raise NotAnImage(f"the image at the returned URL is over {MAX_IMAGE_BYTES >> 20} MB")
-                return response
+            async def send(trace: SendTrace, url: str = url, client: httpx.AsyncClient = client):
+                return await fetch(client, "GET", url, trace=trace, limit=MAX_IMAGE_BYTES, what="the image download")
 
-            response = await send_with_retries(send, self.retry, accept_redirects=True)
-            if response.is_redirect:
-                url = urljoin(url, response.headers.get("location", ""))
-                continue
-            return decode_image(bytes(body), "image at the returned URL")
+            reply = await send_with_retries(send, self.retry, self.sleep, accept_redirects=True)
+            if reply.is_redirect:
+                url = urljoin(url, reply.headers.get("location", ""))
+                continue  # checked again at the top, like the first URL
+            return await asyncio.to_thread(decode_image, reply.content, "image at the returned URL")
         raise UpstreamError("too many redirects fetching the image")
 
-    async def generate_one(
-        self, request: GenerationRequest, index: int, api_key: str
-    ) -> tuple[Image.Image, int, float | None]:
+    async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
         body = aiml_body(request, index, self.safety_checker)
         headers = {"Authorization": f"Bearer {api_key}"}
 
-        async def send() -> httpx.Response:
-            return await self.client.post(self.base_url + PATH, json=body, headers=headers)
+        async def send(trace: SendTrace):
+            url = self.base_url + PATH
+            return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
 
-        response = await send_with_retries(send, self.retry)
+        reply = await send_with_retries(send, self.retry, self.sleep)
         try:
-            data = response.json()
+            data = reply.json()
         except ValueError as err:
             raise UpstreamError("the AI/ML API sent a reply that is not JSON") from err
-        reply = parse_aiml_reply(data)
-        ref = reply.images[0]
+        parsed = parse_aiml_reply(data)
+        ref = parsed.images[0]
         if ref.filtered:
             raise ContentFiltered("the AI/ML API's safety checker flagged the image")
         if ref.b64:
-            image = decode_base64_image(ref.b64, "AI/ML API reply")
+            image = await asyncio.to_thread(decode_base64_image, ref.b64, "AI/ML API reply")
         elif ref.url and ref.url.startswith("data:"):
-            image = decode_base64_image(ref.url, "AI/ML API reply")
+            image = await asyncio.to_thread(decode_base64_image, ref.url, "AI/ML API reply")
         elif ref.url:
             image = await self.fetch_image(ref.url)
         else:
             raise NotAnImage("the AI/ML API reply holds neither a URL nor image data")
-        return image, reply.seed or body["seed"], reply.server_s
+        return Upstream(image, parsed.seed, parsed.server_s)

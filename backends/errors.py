@@ -7,6 +7,36 @@ and nothing secret.
 
 from __future__ import annotations
 
+import re
+
+#: Upstream text is cut to this many characters where an error is made, so pages, records,
+#: logs and exports all get the short form (a hostile API once sent a 5 MB message).
+MAX_DETAIL_CHARS = 300
+#: Longest key we expect; a cut never leaves the first part of a token this long behind.
+MAX_SECRET_CHARS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def cut_text(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """``text`` on one line and at most about ``limit`` characters, ending "…" if cut.
+
+    The cut never ends inside a word: a key echoed across the cut would otherwise leave its
+    first part behind, which redaction (matching whole keys, in the UI) could not find. So a
+    partial last word is dropped, and if there is no space in the last ``MAX_SECRET_CHARS``
+    characters those are dropped too.
+    """
+    text = _CONTROL.sub(" ", str(text))
+    if len(text) <= limit:
+        return text.strip()
+    head = text[:limit]
+    if not text[limit].isspace():
+        tail_start = head.rfind(" ")
+        if tail_start >= limit - MAX_SECRET_CHARS:
+            head = head[:tail_start]
+        else:
+            head = head[: max(0, limit - MAX_SECRET_CHARS)]
+    return head.rstrip() + " …"
+
 
 class BackendError(Exception):
     """Base class: something went wrong producing an image on one backend."""
@@ -17,6 +47,7 @@ class BackendError(Exception):
     retryable = False
 
     def __init__(self, detail: str = "", *, status: int | None = None, sticky: bool = False) -> None:
+        detail = cut_text(detail)
         super().__init__(detail)
         self.detail = detail
         self.status = status
@@ -50,7 +81,7 @@ class RateLimited(BackendError):
 
 
 class Timeout(BackendError):
-    """No answer in time, after the retries ran out."""
+    """No answer in time, after the retries ran out, or the whole call passed HTTP_DEADLINE_S."""
 
     kind = "timeout"
     retryable = True
@@ -63,6 +94,13 @@ class UpstreamError(BackendError):
     retryable = True
 
 
+class TooLarge(UpstreamError):
+    """A reply (image or JSON) over the size cap; reading stopped at the cap. Not retried."""
+
+    kind = "too_large"
+    retryable = False
+
+
 class ContentFiltered(BackendError):
     """The provider's safety check withheld the image. Never retried."""
 
@@ -73,6 +111,12 @@ class NotAnImage(BackendError):
     """The reply claimed to carry an image but the bytes are not one."""
 
     kind = "not_an_image"
+
+
+class RefusedUrl(NotAnImage):
+    """An image URL we will not fetch: not https off the API's origin, or not a public address."""
+
+    kind = "refused_url"
 
 
 class OutOfMemory(BackendError):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+import json
+
 from PIL import Image
 
 from backends.errors import ContentFiltered, NotAnImage, UpstreamError
-from backends.hosted import HostedBackend
-from backends.http import send_with_retries
+from backends.hosted import HostedBackend, Upstream
+from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, send_with_retries
 from backends.imaging import decode_base64_image, decode_image
 from backends.sizes import nearest_ratio
 from backends.types import GenerationRequest
@@ -28,43 +30,43 @@ def fireworks_body(request: GenerationRequest, index: int) -> dict:
     }
 
 
-def _seed(value: object, fallback: int) -> int:
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return fallback
+SUCCESS_REASONS = ("SUCCESS", "SUCCEEDED")
 
 
-def _check_finish(reason: str | None) -> None:
-    if reason and reason.upper() == "CONTENT_FILTERED":
+def _check_finish(reason: object) -> None:
+    """Only a documented success gives an image; anything else (ERROR, PENDING, a number) is a failure."""
+    if reason is None or reason == "":
+        return  # older replies carry no reason: the image decides
+    text = str(reason).strip().upper()
+    if text == "CONTENT_FILTERED":
         raise ContentFiltered("Fireworks' safety check withheld the image")
-    if reason and reason.upper() not in ("SUCCESS", "SUCCEEDED"):
-        raise UpstreamError(f"Fireworks finished with {reason}")
+    if text not in SUCCESS_REASONS:
+        raise UpstreamError(f"Fireworks finished with {str(reason)[:60]!r}, not SUCCESS")
 
 
-def parse_fireworks_reply(
-    content_type: str, headers: dict[str, str], body: bytes, sent_seed: int
-) -> tuple[Image.Image, int]:
-    """A 200 reply (binary image or JSON) → (image, seed Fireworks reports). Raises on filtered or non-images."""
+def parse_fireworks_reply(content_type: str, headers: dict[str, str], body: bytes) -> tuple[Image.Image, object]:
+    """A 200 reply (binary image or JSON) → (image, the seed Fireworks reports, unchecked: None if none).
+
+    Raises on filtered, unknown finish reasons and non-images.
+    """
     headers = {k.lower(): v for k, v in headers.items()}
     content_type = content_type.split(";")[0].strip().lower()
     if content_type == "application/json":
-        import json
-
         try:
             data = json.loads(body)
         except ValueError as err:
             raise NotAnImage("Fireworks sent JSON that could not be read") from err
+        if not isinstance(data, dict):
+            raise NotAnImage("Fireworks' JSON reply is not an object")
         _check_finish(data.get("finishReason") or headers.get("finish-reason"))
         images = data.get("base64") or []
         if isinstance(images, str):
             images = [images]
-        if not images:
+        if not isinstance(images, list) or not images or not isinstance(images[0], str):
             raise NotAnImage("Fireworks' JSON reply holds no image")
-        seed = _seed(data.get("seed", headers.get("seed")), sent_seed)
-        return decode_base64_image(images[0], "Fireworks reply"), seed
+        return decode_base64_image(images[0], "Fireworks reply"), data.get("seed", headers.get("seed"))
     _check_finish(headers.get("finish-reason"))
-    return decode_image(body, "Fireworks reply"), _seed(headers.get("seed"), sent_seed)
+    return decode_image(body, "Fireworks reply"), headers.get("seed")
 
 
 class FireworksBackend(HostedBackend):
@@ -84,17 +86,17 @@ class FireworksBackend(HostedBackend):
         ]
         return received, notes
 
-    async def generate_one(
-        self, request: GenerationRequest, index: int, api_key: str
-    ) -> tuple[Image.Image, int, float | None]:
+    async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
         body = fireworks_body(request, index)
         headers = {"Authorization": f"Bearer {api_key}", "Accept": ACCEPT}
 
-        async def send() -> httpx.Response:
-            return await self.client.post(self.base_url + PATH, json=body, headers=headers)
+        async def send(trace: SendTrace):
+            url = self.base_url + PATH
+            return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
 
-        response = await send_with_retries(send, self.retry)
-        image, seed = parse_fireworks_reply(
-            response.headers.get("content-type", ""), dict(response.headers), response.content, body["seed"]
-        )
-        return image, seed, None
+        reply = await send_with_retries(send, self.retry, self.sleep)
+        # Decoding takes ~25 ms per 1024² PNG: in a worker thread (Pillow releases the GIL), so the
+        # event loop keeps reading the other images' bodies meanwhile.
+        ctype, reply_headers = reply.headers.get("content-type", ""), dict(reply.headers)
+        image, seed = await asyncio.to_thread(parse_fireworks_reply, ctype, reply_headers, reply.content)
+        return Upstream(image, seed)

@@ -1,4 +1,4 @@
-"""What the two hosted backends share: keys, one call per image, and fan-out."""
+"""What the two hosted backends share: keys, one call per image under a deadline, and fan-out."""
 
 from __future__ import annotations
 
@@ -6,31 +6,67 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import httpx
 from PIL import Image
 
-from backends.errors import BackendError, MissingKey, UpstreamError
-from backends.http import RetryPolicy
+from backends.errors import BackendError, MissingKey, Timeout, UpstreamError
+from backends.http import DEADLINE_S, RetryPolicy, Sleep
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
 
 log = logging.getLogger(__name__)
+
+MAX_REPORTED_SEED = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What one call returned: the image, the seed the API reported (raw, unchecked), its inference time."""
+
+    image: Image.Image
+    seed: object = None
+    server_s: float | None = None
+
+
+def reported_seed(value: object) -> int | None:
+    """The API's seed if it is one (an integer in 0..2**64-1, as a number or digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isdigit() and text.isascii() and len(text) <= 20 else None
+    if isinstance(value, int) and 0 <= value <= MAX_REPORTED_SEED:
+        return value
+    return None
 
 
 class HostedBackend(Backend):
     """A backend behind an HTTP API that makes one image per call.
 
-    Each image is its own call with seed+i, so every image's tag is a seed that
-    remakes exactly that image.
+    Each image is its own call with seed+i, so every image's tag is a seed that remakes
+    exactly that image. The calls run at once, each under ``deadline_s`` (retries, waits and
+    download included).
     """
 
     def __init__(
-        self, client: httpx.AsyncClient, base_url: str, api_key: str | None, retry: RetryPolicy | None = None
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        retry: RetryPolicy | None = None,
+        deadline_s: float = DEADLINE_S,
+        sleep: Sleep | None = None,
     ) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
         self._env_key = api_key or None
         self.retry = retry or RetryPolicy()
+        self.deadline_s = deadline_s
+        self.sleep: Sleep = sleep or asyncio.sleep  # tests pass a recorder to see the waits
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}({self.base_url!r})"
 
     def resolve_key(self, session_key: str | None) -> str:
         """The key to use: one pasted for this session wins over the environment's."""
@@ -46,30 +82,43 @@ class HostedBackend(Backend):
             return BackendStatus(True, f"ready (key from {self.key_env})")
         return BackendStatus(False, f"needs a key: set {self.key_env} or paste one under 'API keys'")
 
-    async def generate_one(
-        self, request: GenerationRequest, index: int, api_key: str
-    ) -> tuple[Image.Image, int, float | None]:
-        """One image for ``request.image_seed(index)``: the image, the seed the API reports, server time."""
+    async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
+        """One image for ``request.image_seed(index)``, as the API returned it."""
         raise NotImplementedError
 
     async def _one(self, request: GenerationRequest, index: int, key: str) -> tuple[ImageOutcome, float | None]:
+        sent = request.image_seed(index)
         started = time.perf_counter()
         try:
-            image, seed, server_s = await self.generate_one(request, index, key)
+            async with asyncio.timeout(self.deadline_s):
+                got = await self.generate_one(request, index, key)
+        except TimeoutError:
+            err = Timeout(f"did not finish in {self.deadline_s:g} s (HTTP_DEADLINE_S), retries and download included")
+            return ImageOutcome(index, sent, error=err), None
         except BackendError as err:
-            return ImageOutcome(index, request.image_seed(index), error=err), None
+            return ImageOutcome(index, sent, error=err), None
         except Exception as err:  # an odd reply must not take this run's other images with it
             log.warning("%s: unexpected %s for image %d", self.label, type(err).__name__, index)
             error = UpstreamError(f"unreadable reply ({type(err).__name__})")
-            return ImageOutcome(index, request.image_seed(index), error=error), None
+            return ImageOutcome(index, sent, error=error), None
         latency = time.perf_counter() - started
-        return ImageOutcome(index, seed, image=image, latency_s=latency), server_s
+        seed, note = reported_seed(got.seed), None
+        if got.seed is not None and seed is None:
+            shown = repr(got.seed)
+            shown = shown if len(shown) <= 30 else shown[:27] + "..."
+            note = f"image {index + 1}: {self.label} reported seed {shown}, not a valid seed; tagged with the seed sent"
+        outcome = ImageOutcome(
+            index, seed if seed is not None else sent, image=got.image, latency_s=latency, reported_seed=seed, note=note
+        )
+        return outcome, got.server_s
 
     async def generate(self, request: GenerationRequest, ctx: RunContext) -> BackendRun:
         key = self.resolve_key(ctx.api_key)
         received, notes = self.describe(request)
+        # All at once: one slow image must not delay the others (the APIs make one per call).
         results = await asyncio.gather(*(self._one(request, i, key) for i in range(request.num_images)))
         server_times = [s for _, s in results if s is not None]
+        notes = notes + [o.note for o, _ in results if o.note]
         return BackendRun(
             backend=self.id,
             label=self.label,

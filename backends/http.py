@@ -1,42 +1,77 @@
-"""The shared HTTP client and the one retry policy every hosted backend uses."""
+"""The shared HTTP client, size-capped reading of every reply, and the one retry policy.
+
+Everything upstream is untrusted: bodies are streamed and stopped at a cap, error text is
+cut where errors are made (``backends.errors``), and a request is retried only when it
+provably never reached the server whole, so a retry can never make (and bill) an image twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
 import random
+import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpcore
 import httpx
 
-from backends.errors import BackendError, BadRequest, RateLimited, RejectedKey, Timeout, UpstreamError
+from backends.errors import BackendError, BadRequest, RateLimited, RejectedKey, Timeout, TooLarge, UpstreamError
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 120.0  # schnell takes ~1 s, but queues upstream can take much longer
 WRITE_TIMEOUT_S = 30.0
 POOL_TIMEOUT_S = 30.0
+DEADLINE_S = 180.0  # the whole call for one image: retries, waits and download included
+# Idle keep-alive connections are dropped well before common server idle timeouts (Node and
+# uvicorn close at 5 s, httpx's default is also 5 s): reusing a connection the server is
+# closing at that moment loses the request after it was written, which we may not retry.
+KEEPALIVE_EXPIRY_S = 2.0
+
+MAX_REPLY_BYTES = 40 * 1024 * 1024  # an API reply: a 1024² PNG is ~2 MB, its JSON/base64 form ~3 MB
+MAX_ERROR_BYTES = 256 * 1024  # an error reply: only its message is wanted, and that is cut to 300 characters
+READ_CHUNK = 64 * 1024
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
-# Failures before the request reached the server: safe to retry.
-RETRYABLE_CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+def make_client(
+    read_timeout_s: float = READ_TIMEOUT_S, network_backend: httpcore.AsyncNetworkBackend | None = None
+) -> httpx.AsyncClient:
+    """An AsyncClient with explicit timeouts, no redirects and no proxies from the environment.
 
-
-def make_client(read_timeout_s: float = READ_TIMEOUT_S) -> httpx.AsyncClient:
-    """The one AsyncClient the hosted backends share, with explicit timeouts and no redirects."""
+    ``network_backend`` replaces how connections are opened (the image fetcher checks the
+    resolved address there; tests inject faults there).
+    """
     timeout = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout_s, write=WRITE_TIMEOUT_S, pool=POOL_TIMEOUT_S)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=KEEPALIVE_EXPIRY_S)
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    if network_backend is not None:
+        transport._pool = httpcore.AsyncConnectionPool(  # httpx has no argument for this
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=network_backend,
+        )
+    return httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """At most ``max_retries`` retries, exponential backoff with jitter, ``Retry-After`` honoured up to a cap."""
+    """At most ``max_retries`` retries, exponential backoff with jitter, ``Retry-After`` honoured up to a cap.
+
+    A 429 without ``Retry-After`` waits at least ``rate_limited_delay_s``: an API that is
+    rate limiting us gains nothing from a retry half a second later.
+    """
 
     max_retries: int = 2
     base_delay_s: float = 0.5
     max_delay_s: float = 10.0
+    rate_limited_delay_s: float = 2.0
 
 
 def is_retryable_status(status: int) -> bool:
@@ -49,46 +84,180 @@ def retry_after_s(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, when.timestamp() - time.time())
 
 
-def backoff_s(attempt: int, policy: RetryPolicy, retry_after: float | None) -> float:
+def backoff_s(attempt: int, policy: RetryPolicy, retry_after: float | None, status: int | None = None) -> float:
     """Delay before retry number ``attempt`` (0-based)."""
     if retry_after is not None:
         return min(retry_after, policy.max_delay_s)
     delay = policy.base_delay_s * 2**attempt
+    if status == 429:
+        delay = max(delay, policy.rate_limited_delay_s * 2**attempt)
     return min(delay * (0.75 + random.random() / 2), policy.max_delay_s)
 
 
-def api_message(response: httpx.Response) -> str:
-    """The API's own error message, whichever of the known body shapes it uses."""
+# --- replies ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reply:
+    """A whole reply, read within its cap."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+    reason_phrase: str = ""
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.content)
+
+
+class _Decoder:
+    """Content-Encoding undone chunk by chunk, never producing more than asked for (no zip bombs)."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            self._z = zlib.decompressobj(47)  # gzip or zlib header, detected
+        else:
+            raise UpstreamError(f"the reply uses an unsupported encoding ({encoding[:20]})")
+
+    def feed(self, chunk: bytes, room: int) -> bytes:
+        """Decoded bytes for ``chunk``, at most ``room`` + 1 of them (one more says "over the cap")."""
+        if self._z is None:
+            return chunk
+        try:
+            out = self._z.decompress(chunk, room + 1)
+        except zlib.error as err:
+            raise UpstreamError("the reply's compressed body is damaged") from err
+        return out
+
+
+async def read_capped(response: httpx.Response, limit: int, what: str, keep_start: bool = False) -> bytes:
+    """The whole body, stopping as soon as it passes ``limit`` bytes (declared or actual).
+
+    Past the cap: TooLarge, or with ``keep_start`` the first ``limit`` bytes (for error text).
+    """
+    declared = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "")
+    if declared.isdigit() and int(declared) > limit and not encoding and not keep_start:
+        raise TooLarge(f"reply too large: {what} declares {int(declared) >> 20} MB, over the {limit >> 20} MB cap")
+    decoder = _Decoder(encoding)
+    chunks: list[bytes] = []
+    size = 0
+    async for raw in response.aiter_raw(READ_CHUNK):
+        chunk = decoder.feed(raw, limit - size)
+        size += len(chunk)
+        if size > limit and keep_start:
+            chunks.append(chunk[: len(chunk) - (size - limit)])
+            break
+        if size > limit:
+            raise TooLarge(f"reply too large: {what} is over the {limit >> 20} MB cap; reading stopped there")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class SendTrace:
+    """What httpcore reports while sending one request (its ``trace`` extension).
+
+    httpx's exception types do not say whether the request reached the server: httpcore
+    swallows a failed write and goes on to read, so a request that was never written whole
+    surfaces as ReadError or RemoteProtocolError. The trace says what was actually written.
+    """
+
+    events: list[str] = field(default_factory=list)
+
+    async def __call__(self, name: str, info: dict) -> None:
+        self.events.append(name)
+
+    @property
+    def request_written(self) -> bool:
+        """True once the whole request (headers and body) was handed to the connection."""
+        return any(e.endswith("send_request_body.complete") for e in self.events)
+
+    @property
+    def reused_connection(self) -> bool:
+        return not any(e.startswith("connection.connect_tcp") for e in self.events)
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    limit: int = MAX_REPLY_BYTES,
+    what: str = "the reply",
+    json: object = None,
+    headers: dict[str, str] | None = None,
+    trace: SendTrace | None = None,
+) -> Reply:
+    """One request; the reply read whole within ``limit`` (error replies within MAX_ERROR_BYTES)."""
+    headers = {**(headers or {}), "Accept-Encoding": "identity"}
+    extensions = {"trace": trace} if trace is not None else None
+    async with client.stream(method, url, json=json, headers=headers, extensions=extensions) as response:
+        if response.is_success:
+            content = await read_capped(response, limit, what)
+        elif response.is_redirect:
+            content = b""
+        else:
+            content = await read_capped(response, MAX_ERROR_BYTES, "the error reply", keep_start=True)
+        return Reply(response.status_code, response.headers, content, str(response.url), response.reason_phrase)
+
+
+# --- errors ---------------------------------------------------------------------------------
+_MESSAGE_FIELD = re.compile(r'"(?:message|error_message|detail|faultstring)"\s*:\s*"((?:[^"\\]|\\.){1,1000})')
+
+
+def api_message(response: Reply | httpx.Response) -> str:
+    """The API's own error message, whichever of the known body shapes it uses (cut by the error)."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:300]
+        # Not JSON, or JSON cut at the error-body cap: the start of a message field still helps.
+        found = _MESSAGE_FIELD.search(response.text[:4096])
+        return found.group(1) if found else response.text.strip()[:1000]
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
+            return str(err["message"])[:1000]
         if isinstance(err, str):
-            return err
+            return err[:1000]
         for key in ("message", "error_message", "detail"):
             if body.get(key):
-                return str(body[key])[:300]
+                return str(body[key])[:1000]
         fault = body.get("fault")
         if isinstance(fault, dict) and fault.get("faultstring"):
-            return str(fault["faultstring"])
-    return str(body)[:300]
+            return str(fault["faultstring"])[:1000]
+    return str(body)[:1000]
 
 
-def error_for_status(response: httpx.Response) -> BackendError:
+def error_for_status(response: Reply | httpx.Response) -> BackendError:
     """The typed error for a non-2xx reply."""
     status = response.status_code
     message = api_message(response) or response.reason_phrase
@@ -104,31 +273,41 @@ def error_for_status(response: httpx.Response) -> BackendError:
 
 
 async def send_with_retries(
-    send: Callable[[], Awaitable[httpx.Response]],
+    send: Callable[[SendTrace], Awaitable[Reply]],
     policy: RetryPolicy,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
     accept_redirects: bool = False,
-) -> httpx.Response:
-    """Call ``send`` until a 2xx (or 3xx, if asked) or a final failure; raise the typed error of the last attempt."""
+) -> Reply:
+    """Call ``send`` until a 2xx (or 3xx, if asked) or a final failure; raise the typed error of the last attempt.
+
+    Retried: 408, 429 and 5xx replies, and transport failures before the request was written
+    whole (no connection, a connect error, a write that failed on a reused keep-alive
+    connection). Never retried: a failure after the request was written, since the API may
+    be making (and billing) the image.
+    """
     for attempt in range(policy.max_retries + 1):
         last = attempt == policy.max_retries
+        trace = SendTrace()
         try:
-            response = await send()
-        except RETRYABLE_CONNECTION_ERRORS as err:
-            # The request never reached the server, so a retry cannot bill twice.
-            if last:
-                kind = Timeout if isinstance(err, httpx.TimeoutException) else UpstreamError
-                raise kind(f"could not connect: {type(err).__name__}") from err
-            await sleep(backoff_s(attempt, policy, None))
-            continue
-        except httpx.TimeoutException as err:
-            # Sent but unanswered: the image may be made (and billed) anyway, so no retry.
-            raise Timeout(f"no reply within the time limit ({type(err).__name__})") from err
+            reply = await send(trace)
+        except httpx.TransportError as err:
+            name = type(err).__name__
+            if not trace.request_written:
+                # The server never got a whole request, so it cannot have made an image.
+                if last:
+                    kind = Timeout if isinstance(err, httpx.TimeoutException) else UpstreamError
+                    raise kind(f"could not reach the API ({name}), {attempt + 1} attempts") from err
+                await sleep(backoff_s(attempt, policy, None))
+                continue
+            if isinstance(err, httpx.TimeoutException):
+                raise Timeout(f"no reply within the time limit ({name}); not retried: it may be billed") from err
+            raise UpstreamError(f"the connection failed after the request was sent ({name}); not retried") from err
         except httpx.HTTPError as err:
-            raise UpstreamError(f"the connection failed: {type(err).__name__}") from err
-        if response.is_success or (accept_redirects and response.is_redirect):
-            return response
-        if last or not is_retryable_status(response.status_code):
-            raise error_for_status(response)
-        await sleep(backoff_s(attempt, policy, retry_after_s(response.headers.get("retry-after"))))
+            raise UpstreamError(f"unreadable reply ({type(err).__name__})") from err
+        if reply.is_success or (accept_redirects and reply.is_redirect):
+            return reply
+        if last or not is_retryable_status(reply.status_code):
+            raise error_for_status(reply)
+        wait = backoff_s(attempt, policy, retry_after_s(reply.headers.get("retry-after")), reply.status_code)
+        await sleep(wait)
     raise AssertionError("unreachable")  # the loop always returns or raises

@@ -17,6 +17,18 @@ _MAGIC = {
     b"GIF8": "gif",
 }
 MAX_PIXELS = 4096 * 4096  # far above any FLUX size; stops decompression bombs
+#: Where a decoded PNG keeps the bytes it came from, so the history can save them as they are
+#: (adding its text chunks) instead of re-encoding: ~0.16 s per 1024² image saved.
+SOURCE_PNG = "flux-playground.source-png"
+
+
+def source_png(image: Image.Image) -> bytes | None:
+    """The PNG bytes ``image`` was decoded from, if it still has exactly their size."""
+    data = image.info.get(SOURCE_PNG)
+    if not isinstance(data, bytes) or len(data) < 24 or sniff(data) != "png":
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return data if (width, height) == image.size else None  # a resized copy must be encoded anew
 
 
 def sniff(data: bytes) -> str | None:
@@ -35,13 +47,16 @@ def decode_image(data: bytes, source: str = "reply") -> Image.Image:
         preview = data[:40].decode("utf-8", "replace").strip()
         raise NotAnImage(f"the {source} is not an image ({len(data)} bytes starting {preview!r})")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise NotAnImage(f"the {source} is {img.width}×{img.height}, larger than any FLUX image")
-            img.load()
-            return img.convert("RGB") if img.mode not in ("RGB", "RGBA") else img.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_PIXELS:
+            raise NotAnImage(f"the {source} is {img.width}×{img.height}, larger than any FLUX image")
+        img.load()  # decodes every pixel: a damaged image fails here, not later in someone else's code
+        out = img.convert("RGB") if img.mode not in ("RGB", "RGBA") else img  # no copy of 3 MB of pixels
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
         raise NotAnImage(f"the {source} is a damaged image: {err}") from err
+    # Only the decoded pixels and our own key: nothing an upstream put in its text chunks.
+    out.info = {SOURCE_PNG: bytes(data)} if sniff(data) == "png" else {}
+    return out
 
 
 def decode_base64_image(text: str, source: str = "reply") -> Image.Image:

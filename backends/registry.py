@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from backends import aiml, fireworks
-from backends.http import READ_TIMEOUT_S
+from backends.http import DEADLINE_S, READ_TIMEOUT_S
 from backends.local import LocalBackend, LocalSettings
 from backends.types import Backend
 
@@ -23,6 +23,7 @@ class Settings:
     fireworks_base_url: str = fireworks.DEFAULT_BASE_URL
     aiml_base_url: str = aiml.DEFAULT_BASE_URL
     http_read_timeout_s: float = READ_TIMEOUT_S
+    http_deadline_s: float = DEADLINE_S  # the whole call for one image, retries and download included
     aiml_safety_checker: bool = True
     local: LocalSettings = field(default_factory=LocalSettings)
 
@@ -34,7 +35,8 @@ class Settings:
             aiml_api_key=env.get("AIML_API_KEY") or None,
             fireworks_base_url=env.get("FIREWORKS_BASE_URL") or fireworks.DEFAULT_BASE_URL,
             aiml_base_url=env.get("AIML_BASE_URL") or aiml.DEFAULT_BASE_URL,
-            http_read_timeout_s=float(env.get("HTTP_READ_TIMEOUT_S") or READ_TIMEOUT_S),
+            http_read_timeout_s=_seconds(env, "HTTP_READ_TIMEOUT_S", READ_TIMEOUT_S),
+            http_deadline_s=_seconds(env, "HTTP_DEADLINE_S", DEADLINE_S),
             aiml_safety_checker=(env.get("AIML_SAFETY_CHECKER") or "1").lower() not in ("0", "false", "no", "off"),
             local=LocalSettings.from_env(env),
         )
@@ -44,12 +46,27 @@ class Settings:
         return [k for k in (self.fireworks_api_key, self.aiml_api_key) if k]
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name) or ""
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value < 86400:
+        raise ValueError(f"{name}={raw!r}: use a number of seconds above 0")
+    return value
+
+
 # One line per backend, in the order the UI shows them.
 FACTORIES: dict[str, Callable[[Settings, httpx.AsyncClient], Backend]] = {
     "local": lambda s, client: LocalBackend(s.local),
-    "fireworks": lambda s, client: fireworks.FireworksBackend(client, s.fireworks_base_url, s.fireworks_api_key),
+    "fireworks": lambda s, client: fireworks.FireworksBackend(
+        client, s.fireworks_base_url, s.fireworks_api_key, deadline_s=s.http_deadline_s
+    ),
     "aiml": lambda s, client: aiml.AimlBackend(
-        client, s.aiml_base_url, s.aiml_api_key, safety_checker=s.aiml_safety_checker
+        client, s.aiml_base_url, s.aiml_api_key, deadline_s=s.http_deadline_s, safety_checker=s.aiml_safety_checker
     ),
 }
 

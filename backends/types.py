@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 import random
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -41,6 +43,10 @@ class GenerationRequest:
         problems = validation_problems(self)
         if problems:
             raise InvalidRequest("; ".join(problems))
+        # Whole floats (1024.0 from a slider) are stored as ints, so bodies and records say 1024.
+        for name in ("width", "height", "num_inference_steps", "seed", "num_images"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "guidance_scale", float(self.guidance_scale))
 
     def with_seed(self, rng: random.Random | None = None) -> GenerationRequest:
         """A copy whose seed is fixed: the given one, or a fresh one drawn so seed+i stays in range."""
@@ -57,29 +63,76 @@ class GenerationRequest:
         return dataclasses.asdict(self)
 
 
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _whole_problem(name: str, v: object) -> str | None:
+    """Why ``v`` is not a whole number, naming the field; None if it is one."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return None
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return None  # 1024.0 from a slider is 1024; __post_init__ stores it as int
+    if _is_number(v) and not math.isfinite(v):
+        return f"{name} must be a finite whole number, got {v!r}"
+    if _is_number(v):
+        return f"{name} must be a whole number, got {v!r}"
+    return f"{name} must be a whole number, got {type(v).__name__} {_short(v)}"
+
+
+def _short(v: object) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def has_visible_text(prompt: str) -> bool:
+    """Whether the prompt has anything but whitespace and control/format characters (e.g. "\\x00")."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in prompt)
+
+
 def validation_problems(r: GenerationRequest) -> list[str]:
-    """Every problem with a request, in words a person can act on."""
+    """Every problem with a request, in words a person can act on; each names its field.
+
+    Types are checked too, since /generate callers send whatever JSON they like: strings,
+    NaN, infinities and fractions (1024.5, 2.5 images) are refused, never rounded.
+    """
     problems = []
-    if not isinstance(r.prompt, str) or not r.prompt.strip():
-        problems.append("the prompt is empty")
+    if not isinstance(r.prompt, str):
+        problems.append(f"prompt must be text, got {type(r.prompt).__name__}")
+    elif not has_visible_text(r.prompt):
+        problems.append("the prompt is empty" if not r.prompt.strip() else "the prompt has no visible characters")
     elif len(r.prompt) > MAX_PROMPT_CHARS:
         problems.append(f"the prompt is {len(r.prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
     for name in ("width", "height"):
         v = getattr(r, name)
-        if not isinstance(v, int) or isinstance(v, bool):
-            problems.append(f"{name} must be a whole number, got {v!r}")
+        if (p := _whole_problem(name, v)) is not None:
+            problems.append(p)
         elif not MIN_SIDE <= v <= MAX_SIDE or v % SIDE_STEP:
             problems.append(f"{name} {v} is off the grid: use {MIN_SIDE}–{MAX_SIDE} in steps of {SIDE_STEP}")
-    if not isinstance(r.num_inference_steps, int) or not MIN_STEPS <= r.num_inference_steps <= MAX_STEPS:
+    if (p := _whole_problem("steps (num_inference_steps)", r.num_inference_steps)) is not None:
+        problems.append(p)
+    elif not MIN_STEPS <= r.num_inference_steps <= MAX_STEPS:
         problems.append(f"steps {r.num_inference_steps!r} is out of range: use {MIN_STEPS}–{MAX_STEPS}")
-    if not isinstance(r.guidance_scale, int | float) or not 0 <= r.guidance_scale <= 20:
-        problems.append(f"guidance scale {r.guidance_scale!r} is out of range: use 0–20")
-    if not isinstance(r.num_images, int) or not 1 <= r.num_images <= MAX_IMAGES:
+    g = r.guidance_scale
+    if not _is_number(g):
+        problems.append(f"guidance scale (guidance_scale) must be a number, got {type(g).__name__} {_short(g)}")
+    elif not math.isfinite(g):
+        problems.append(f"guidance scale (guidance_scale) must be a finite number, got {g!r}")
+    elif not 0 <= g <= 20:
+        problems.append(f"guidance scale {g!r} is out of range: use 0–20")
+    n_problem = _whole_problem("images per backend (num_images)", r.num_images)
+    if n_problem is not None:
+        problems.append(n_problem)
+    elif not 1 <= r.num_images <= MAX_IMAGES:
         problems.append(f"images per backend {r.num_images!r} is out of range: use 1–{MAX_IMAGES}")
-    elif not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED - (r.num_images - 1):
+    if (p := _whole_problem("seed", r.seed)) is not None:
+        problems.append(p)
+    elif n_problem is None and 1 <= r.num_images <= MAX_IMAGES and not 0 <= r.seed <= MAX_SEED - (r.num_images - 1):
         problems.append(f"seed {r.seed!r} is out of range: use 0 (random) to {MAX_SEED - (r.num_images - 1)}")
-    if r.aspect_ratio != CUSTOM and r.aspect_ratio not in RATIO_SIZES:
-        problems.append(f"aspect ratio {r.aspect_ratio!r} is unknown: use one of {', '.join(RATIO_SIZES)} or Custom")
+    if not isinstance(r.aspect_ratio, str) or (r.aspect_ratio != CUSTOM and r.aspect_ratio not in RATIO_SIZES):
+        problems.append(
+            f"aspect ratio {_short(r.aspect_ratio)} is unknown: use one of {', '.join(RATIO_SIZES)} or Custom"
+        )
     return problems
 
 
@@ -92,6 +145,17 @@ class ImageOutcome:
     image: Image.Image | None = None
     error: BackendError | None = None
     latency_s: float | None = None  # this image's own call, client-measured
+    #: What the API said the seed was, when that is a valid seed (0..2**64-1); None if it said
+    #: nothing usable. ``seed`` is then the one we sent, and ``note`` says why.
+    reported_seed: int | None = None
+    note: str | None = None
+
+    @property
+    def encoded(self) -> bytes | None:
+        """The upstream PNG bytes this image was decoded from, if it came as PNG (saved as is)."""
+        from backends.imaging import source_png
+
+        return source_png(self.image) if self.image is not None else None
 
     @property
     def status(self) -> str:

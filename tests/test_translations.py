@@ -13,6 +13,7 @@ from backends import GenerationRequest, InvalidRequest
 from backends import errors as e
 from backends.aiml import aiml_body, is_allowed_image_url, parse_aiml_reply
 from backends.fireworks import fireworks_body, parse_fireworks_reply
+from backends.hosted import reported_seed
 from backends.http import RetryPolicy, api_message, backoff_s, error_for_status, is_retryable_status, retry_after_s
 from backends.imaging import decode_base64_image, decode_image, sniff
 from backends.sizes import RATIO_SIZES, nearest_ratio, ratio_for_size, snap_to_preset
@@ -50,6 +51,37 @@ def req(**kw) -> GenerationRequest:
 def test_bad_requests_say_what_is_wrong(kw, words):
     with pytest.raises(InvalidRequest, match=words):
         req(**kw)
+
+
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"width": 1024.5}, "width must be a whole number, got 1024.5"),
+        ({"height": "768"}, "height must be a whole number, got str '768'"),
+        ({"num_images": 2.5}, r"images per backend \(num_images\) must be a whole number, got 2.5"),
+        ({"num_inference_steps": float("nan")}, r"steps \(num_inference_steps\) must be a finite whole number"),
+        ({"guidance_scale": float("inf")}, r"guidance scale \(guidance_scale\) must be a finite number, got inf"),
+        ({"guidance_scale": float("nan")}, r"guidance scale \(guidance_scale\) must be a finite number, got nan"),
+        ({"guidance_scale": "3.5"}, r"guidance scale \(guidance_scale\) must be a number, got str"),
+        ({"seed": 1.5}, "seed must be a whole number, got 1.5"),
+        ({"seed": None}, "seed must be a whole number, got NoneType"),
+        ({"num_images": True}, "must be a whole number, got bool"),
+        ({"prompt": "\x00"}, "the prompt has no visible characters"),
+        ({"prompt": "\x00\x1b\u200b \n"}, "the prompt has no visible characters"),
+        ({"prompt": None}, "prompt must be text"),
+        ({"aspect_ratio": ["1:1"]}, "aspect ratio"),
+    ],
+)
+def test_wrong_types_nan_fractions_and_invisible_prompts_are_refused_naming_the_field(kw, words):
+    with pytest.raises(InvalidRequest, match=words):
+        req(**kw)
+
+
+def test_whole_floats_are_stored_as_ints():
+    r = req(width=1024.0, height=768.0, seed=5.0, num_images=2.0, num_inference_steps=4.0, guidance_scale=3)
+    assert (r.width, r.height, r.seed, r.num_images, r.num_inference_steps) == (1024, 768, 5, 2, 4)
+    assert all(type(v) is int for v in (r.width, r.height, r.seed, r.num_images, r.num_inference_steps))
+    assert type(r.guidance_scale) is float
 
 
 def test_seed_zero_draws_one_seed_that_leaves_room_for_every_image():
@@ -90,32 +122,41 @@ def test_fireworks_body_maps_size_to_ratio_and_uses_seed_plus_index():
 
 
 def test_fireworks_binary_reply_reads_seed_header():
-    image, seed = parse_fireworks_reply("image/png", {"Seed": "99", "Finish-Reason": "SUCCESS"}, png(), 42)
-    assert image.size == (8, 6) and seed == 99
+    image, seed = parse_fireworks_reply("image/png", {"Seed": "99", "Finish-Reason": "SUCCESS"}, png())
+    assert image.size == (8, 6) and seed == "99" and reported_seed(seed) == 99
 
 
-def test_fireworks_binary_reply_without_seed_header_falls_back_to_sent_seed():
-    _, seed = parse_fireworks_reply("image/jpeg", {}, png(), 42)
-    assert seed == 42
+def test_fireworks_binary_reply_without_seed_header_reports_none():
+    _, seed = parse_fireworks_reply("image/jpeg", {}, png())
+    assert seed is None
 
 
 @pytest.mark.parametrize("prefix", ["data:image/png;base64,", ""])
 def test_fireworks_json_reply_with_or_without_data_prefix(prefix):
     body = f'{{"base64": ["{prefix}{base64.b64encode(png()).decode()}"], "finishReason": "SUCCESS", "seed": 5}}'
-    image, seed = parse_fireworks_reply("application/json; charset=utf-8", {}, body.encode(), 42)
+    image, seed = parse_fireworks_reply("application/json; charset=utf-8", {}, body.encode())
     assert image.size == (8, 6) and seed == 5
 
 
 def test_fireworks_filtered_by_header_or_json_is_typed():
     with pytest.raises(e.ContentFiltered):
-        parse_fireworks_reply("image/png", {"finish-reason": "CONTENT_FILTERED"}, png(), 1)
+        parse_fireworks_reply("image/png", {"finish-reason": "CONTENT_FILTERED"}, png())
     with pytest.raises(e.ContentFiltered):
-        parse_fireworks_reply("application/json", {}, b'{"base64": [], "finishReason": "CONTENT_FILTERED"}', 1)
+        parse_fireworks_reply("application/json", {}, b'{"base64": [], "finishReason": "CONTENT_FILTERED"}')
+
+
+@pytest.mark.parametrize("reason", ["ERROR", "PENDING", "FAILED", "0", "unknown"])
+def test_fireworks_unknown_finish_reasons_are_failures_not_images(reason):
+    with pytest.raises(e.UpstreamError, match="not SUCCESS"):
+        parse_fireworks_reply("image/png", {"Finish-Reason": reason}, png())
+    body = f'{{"base64": ["{base64.b64encode(png()).decode()}"], "finishReason": "{reason}"}}'.encode()
+    with pytest.raises(e.UpstreamError, match="not SUCCESS"):
+        parse_fireworks_reply("application/json", {}, body)
 
 
 def test_fireworks_non_image_bytes_are_not_an_image():
     with pytest.raises(e.NotAnImage, match="not an image"):
-        parse_fireworks_reply("image/png", {}, b"<html>oops</html>", 1)
+        parse_fireworks_reply("image/png", {}, b"<html>oops</html>")
 
 
 # --- AI/ML API -----------------------------------------------------------------------------
@@ -149,7 +190,31 @@ def test_aiml_reply_shapes():
         parse_aiml_reply({"data": []})
 
 
-def test_aiml_image_urls_must_be_https_or_same_origin():
+def test_aiml_image_urls_must_be_https_or_same_origin_and_public():
+    from backends.urlguard import UrlPolicy
+
+    policy = UrlPolicy()
+    for address in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.9",
+        "172.16.5.5",
+        "169.254.169.254",
+        "0.0.0.0",
+        "::1",
+        "::ffff:127.0.0.1",
+        "fe80::1",
+        "fc00::1",
+        "100.64.0.1",
+        "224.0.0.1",
+    ):
+        with pytest.raises(e.RefusedUrl, match="resolves to a"):
+            policy.check_address("cdn.example", address)
+    policy.check_address("cdn.aimlapi.com", "93.184.216.34")  # public: no error
+    UrlPolicy(allowed_addresses=frozenset({"127.0.0.1"})).check_address("localhost", "127.0.0.1")
+
+
+def test_aiml_image_urls_scheme_rule():
     base = "http://127.0.0.1:9000/v1"
     assert is_allowed_image_url("https://cdn.aimlapi.com/a.png", base)
     assert is_allowed_image_url("http://127.0.0.1:9000/files/a.png", base)
@@ -189,6 +254,8 @@ def test_retry_after_is_honoured_up_to_the_cap():
     assert retry_after_s("3") == 3.0
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
     assert retry_after_s("soon") is None
+    assert retry_after_s("nan") is None and retry_after_s("inf") is None
+    assert 1.5 <= backoff_s(0, policy, None, status=429) <= 2.5  # 429 without Retry-After: not half a second
     assert backoff_s(0, policy, 3.0) == 3.0
     assert backoff_s(0, policy, 120.0) == 10
     assert 0.25 <= backoff_s(1, policy, None) <= 1.5
@@ -216,6 +283,52 @@ def test_retry_after_is_honoured_up_to_the_cap():
 def test_error_replies_become_typed_errors_with_the_apis_message(status, body, kind, message):
     err = error_for_status(httpx.Response(status, json=body))
     assert isinstance(err, kind) and message in err.detail and err.status == status
+
+
+def test_upstream_error_text_is_cut_where_the_error_is_made():
+    huge = "x " * 2_500_000  # a 5 MB message
+    err = error_for_status(httpx.Response(400, json={"error": {"message": huge}}))
+    assert len(err.detail) <= 310 and err.detail.endswith("…") and str(err) == err.detail
+    assert len(e.UpstreamError("y" * 10_000).detail) <= 310
+    assert "\n" not in e.BadRequest("line1\nline2\x00").detail
+
+
+def test_a_cut_never_leaves_part_of_an_echoed_key_behind():
+    from backends.errors import cut_text
+
+    key = "fw-secret-7f3a9c21"
+    for pad in range(270, 310):  # the key straddles the cut somewhere in here
+        text = cut_text("a " * (pad // 2) + "Invalid key " + key + " was rejected " + "z " * 300)
+        assert key in text or "fw-s" not in text, pad
+    for pad in range(250, 310):  # no spaces at all
+        text = cut_text("a" * pad + key + "b" * 400)
+        assert key in text or "fw-s" not in text, pad
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (5, 5),
+        ("5", 5),
+        (" 42 ", 42),
+        (2**64 - 1, 2**64 - 1),
+        (str(2**64 - 1), 2**64 - 1),
+        (2**64, None),
+        (str(2**64), None),
+        (-1, None),
+        ("-1", None),
+        (1.5, None),
+        (3.0, None),
+        (True, None),
+        ("1e30", None),
+        ("NaN", None),
+        (None, None),
+        ([1], None),
+        ("٣", None),  # a digit, but not ASCII
+    ],
+)
+def test_only_real_seeds_count_as_reported(value, expected):
+    assert reported_seed(value) == expected
 
 
 def test_api_message_from_plain_text():

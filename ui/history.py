@@ -32,11 +32,14 @@ class History:
         self.dir = root / uuid.uuid4().hex
         self.entries: deque[HistoryEntry] = deque()
 
-    def add(self, image: Image.Image, caption: str, params: dict) -> HistoryEntry:
+    def add(self, image: Image.Image, caption: str, params: dict, encoded: bytes | None = None) -> HistoryEntry:
+        """Save ``image`` (as the upstream's own PNG bytes where there are some, see save_png) and list it first."""
         self.dir.mkdir(parents=True, exist_ok=True)
         # A name that says what it is when downloaded: flux-fireworks-seed42-1a2b3c.png
-        name = f"flux-{params.get('backend', 'image')}-seed{params.get('seed', 0)}-{uuid.uuid4().hex[:6]}.png"
-        path = save_png(image, self.dir / name, params)
+        backend = "".join(ch for ch in str(params.get("backend", "image")) if ch.isalnum())[:20] or "image"
+        seed = params.get("seed", 0)
+        name = f"flux-{backend}-seed{seed if isinstance(seed, int) else 0}-{uuid.uuid4().hex[:6]}.png"
+        path = save_png(image, self.dir / name, params, encoded=encoded)
         entry = HistoryEntry(path, caption, params)
         self.entries.appendleft(entry)
         while len(self.entries) > self.limit:

@@ -31,7 +31,8 @@ def error_message(label: str, key_env: str | None, err: e.BackendError) -> str:
             return f"{label} is rate limiting this key ({status}{detail}). Fix: wait a minute, or use fewer images."
         case e.Timeout():
             return (
-                f"{label} did not answer in time ({detail}). Fix: try again; raise HTTP_READ_TIMEOUT_S if it persists."
+                f"{label} did not answer in time ({detail}). "
+                "Fix: try again; raise HTTP_READ_TIMEOUT_S or HTTP_DEADLINE_S if it persists."
             )
         case e.ContentFiltered():
             return f"{label}: the image was withheld by its safety filter. Fix: rephrase the prompt."

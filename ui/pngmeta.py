@@ -1,11 +1,23 @@
-"""Generation parameters in a PNG text chunk, written on save and read back on drop."""
+"""Generation parameters in a PNG text chunk, written on save and read back on drop.
+
+Saving keeps an upstream PNG's image bytes and inserts our text chunks before the first IDAT,
+where every reader (Pillow's ``info`` included) finds them without decoding (no re-encoding:
+~0.16 s saved per 1024² image); other images are encoded at compress level 1.
+Reading trusts nothing: a dropped file may be crafted, so it is parsed chunk by chunk
+within small limits and never decoded as an image.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
+
+from backends.imaging import source_png
 
 CHUNK_KEY = "flux-playground"
 # Only these keys are written, so nothing else (keys, paths) can slip into a file.
@@ -20,34 +32,186 @@ FIELDS = (
     "guidance_scale",
     "latency_s",
 )
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks an upstream PNG keeps: the image itself and how to show it. Its text, EXIF and
+# animation chunks are dropped, so nothing an upstream wrote rides along in our files.
+KEPT_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs"}
+MAX_READ_BYTES = 16 * 1024 * 1024  # a restore PNG is read at most this far (the upload cap is 10 MB)
+MAX_TEXT_BYTES = 64 * 1024  # our chunk is a few hundred bytes; a bigger one is not ours
 
 
-def save_png(image: Image.Image, path: Path, params: dict) -> Path:
-    """Write ``image`` as PNG with ``params`` (whitelisted) in a text chunk."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text(CHUNK_KEY, json.dumps({k: params[k] for k in FIELDS if k in params}))
-    # A1111-style "parameters" too, so other tools show something readable.
-    info.add_text(
-        "parameters",
+class BadPng(ValueError):
+    """A file dropped on Restore that is not a readable playground PNG; the message says why."""
+
+
+# --- writing --------------------------------------------------------------------------------
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _itxt(key: str, text: str) -> bytes:
+    # iTXt, uncompressed, UTF-8: prompts are not Latin-1.
+    return _chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
+
+
+def text_chunks(params: dict) -> list[tuple[str, str]]:
+    """Our two text chunks: the JSON of the whitelisted fields, and an A1111-style summary."""
+    data = json.dumps({k: params[k] for k in FIELDS if k in params})
+    summary = (
         f"{params.get('prompt', '')}\nSteps: {params.get('num_inference_steps')}, "
         f"Seed: {params.get('seed')}, Size: {params.get('width')}x{params.get('height')}, "
-        f"Model: FLUX.1 [schnell] via {params.get('backend')}",
+        f"Model: FLUX.1 [schnell] via {params.get('backend')}"
     )
-    image.save(path, format="PNG", pnginfo=info)
+    return [(CHUNK_KEY, data), ("parameters", summary)]
+
+
+def with_text_chunks(png: bytes, chunks: list[tuple[str, str]]) -> bytes:
+    """``png`` with only its image chunks kept and ours inserted before the first IDAT; image data copied as is."""
+    if not png.startswith(PNG_SIGNATURE):
+        raise BadPng("not a PNG")
+    out = [PNG_SIGNATURE]
+    pos = len(PNG_SIGNATURE)
+    ours = [_itxt(key, text) for key, text in chunks]
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(png):
+            raise BadPng("a chunk runs past the end of the file")
+        if kind == b"IDAT" and ours:
+            out += ours
+            ours = []
+        if kind in KEPT_CHUNKS:
+            out.append(png[pos:end])
+        if kind == b"IEND":
+            if ours:
+                raise BadPng("no image data")
+            return b"".join(out)
+        pos = end
+    raise BadPng("no IEND chunk")
+
+
+def save_png(image: Image.Image, path: Path, params: dict, encoded: bytes | None = None) -> Path:
+    """Write ``image`` as PNG with ``params`` (whitelisted) in text chunks.
+
+    The upstream PNG bytes (``encoded``, or those the image was decoded from) are kept as they
+    are; anything else is encoded at compress level 1, several times faster than the default
+    for a slightly bigger file.
+    """
+    chunks = text_chunks(params)
+    encoded = encoded or source_png(image)
+    if encoded is not None:
+        try:
+            Path(path).write_bytes(with_text_chunks(encoded, chunks))
+            return path
+        except BadPng:
+            pass  # a PNG we cannot splice: encode the decoded pixels instead
+    info = PngImagePlugin.PngInfo()
+    for key, text in chunks:
+        info.add_itxt(key, text)
+    image.save(path, format="PNG", pnginfo=info, compress_level=1)
     return path
 
 
-def read_params(path: str | Path) -> dict | None:
-    """The parameters a playground PNG carries, or None if it carries none."""
+# --- reading --------------------------------------------------------------------------------
+def _text_of(kind: bytes, data: bytes) -> tuple[str, str] | None:
+    """(keyword, text) of a tEXt/zTXt/iTXt chunk, with decompression bounded; None if malformed."""
+    key, sep, rest = data.partition(b"\0")
+    if not sep or not 1 <= len(key) <= 79:
+        return None
     try:
-        with Image.open(path) as img:
-            raw = img.info.get(CHUNK_KEY) if img.format == "PNG" else None
+        keyword = key.decode("latin-1")
+        if kind == b"tEXt":
+            return keyword, rest.decode("latin-1")
+        if kind == b"zTXt":
+            return keyword, _inflate(rest[1:]).decode("latin-1")
+        compressed, method = rest[:1], rest[1:2]
+        _lang, _, rest = rest[2:].partition(b"\0")
+        _translated, _, text = rest.partition(b"\0")
+        if compressed == b"\1":
+            if method != b"\0":
+                return None
+            text = _inflate(text)
+        return keyword, text.decode("utf-8")
+    except (UnicodeDecodeError, zlib.error, BadPng):
+        return None
+
+
+def _inflate(data: bytes) -> bytes:
+    z = zlib.decompressobj()
+    out = z.decompress(data, MAX_TEXT_BYTES + 1)
+    if len(out) > MAX_TEXT_BYTES:
+        raise BadPng("a text chunk inflates past its limit")  # a decompression bomb
+    return out
+
+
+def _find_text(data: bytes, wanted: str) -> str | None:
+    """The last ``wanted`` text chunk in a PNG's bytes (the one we add comes last)."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise BadPng("that file is not a PNG")
+    found = None
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if len(body) < length:
+            break  # truncated: use what was read so far
+        if kind in (b"tEXt", b"zTXt", b"iTXt") and length <= MAX_TEXT_BYTES + 1024:
+            text = _text_of(kind, body)
+            if text and text[0] == wanted:
+                found = text[1]
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return found
+
+
+def _clean(data: dict) -> dict:
+    """Only known fields of the right type; a crafted value is dropped, never passed on."""
+    out: dict = {}
+    for key in FIELDS:
+        if key not in data:
+            continue
+        value = data[key]
+        if key in ("prompt", "backend", "aspect_ratio"):
+            if isinstance(value, str) and len(value) <= 4000:
+                out[key] = value
+        elif key in ("seed", "width", "height", "num_inference_steps"):
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64:
+                out[key] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[key] = value
+        elif value is None and key == "latency_s":
+            out[key] = None
+    return out
+
+
+def read_params(path: str | Path) -> dict | None:
+    """The parameters a playground PNG carries; None if it is a PNG that carries none.
+
+    Raises BadPng (one message for the UI's one warning) for a file that is not a PNG,
+    too big, or whose playground chunk is damaged. Never anything else for a bad file.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_READ_BYTES + 1)
     except OSError:
         return None
-    if not raw:
+    if len(data) > MAX_READ_BYTES:
+        raise BadPng(f"that file is over {MAX_READ_BYTES >> 20} MB")
+    raw = _find_text(data, CHUNK_KEY)
+    if raw is None:
         return None
     try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return {k: data[k] for k in FIELDS if k in data} if isinstance(data, dict) else None
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise BadPng("its playground settings are damaged") from err
+    if not isinstance(parsed, dict):
+        raise BadPng("its playground settings are damaged")
+    cleaned = _clean(parsed)
+    return cleaned or None
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """Every text chunk of a PNG we wrote (for tests and tools); Pillow reads our own files fine."""
+    with Image.open(path) as img:
+        return {k: v for k, v in img.info.items() if isinstance(v, str)}

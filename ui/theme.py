@@ -29,4 +29,7 @@ document.addEventListener('keydown', (e) => {
 });
 </script>
 """
-LAUNCH_OPTIONS = {"css": CSS, "head": HEAD, "theme": gr.themes.Soft()}
+# Uploads: the only one is the restore PNG, a few MB at most; bigger ones are refused before
+# they reach a handler (or Gradio's cache). Change it with MAX_UPLOAD_MB (read in app.py).
+MAX_UPLOAD = "10mb"
+LAUNCH_OPTIONS = {"css": CSS, "head": HEAD, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD}

@@ -1,0 +1,159 @@
+"""PNG chunks: upstream bytes kept as they are, our chunks added; crafted restore files handled."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+
+import pytest
+from PIL import Image, PngImagePlugin
+
+from backends.imaging import decode_image
+from ui.history import History
+from ui.pngmeta import CHUNK_KEY, BadPng, read_params, save_png, with_text_chunks
+
+PARAMS = {
+    "prompt": "a fox — in snow",
+    "backend": "fireworks",
+    "seed": 5,
+    "width": 64,
+    "height": 48,
+    "aspect_ratio": "Custom",
+    "num_inference_steps": 4,
+    "guidance_scale": 3.5,
+    "latency_s": 0.5,
+}
+
+
+def png_bytes(text: dict | None = None, size=(64, 48)) -> bytes:
+    img = Image.effect_noise(size, 40).convert("RGB")
+    info = PngImagePlugin.PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
+    out = io.BytesIO()
+    img.save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    out, pos = [], 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def chunk(kind: bytes, data: bytes, length: int | None = None) -> bytes:
+    n = len(data) if length is None else length
+    return struct.pack(">I", n) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def crafted(*extra: bytes) -> bytes:
+    """A valid tiny PNG with ``extra`` chunks before IEND."""
+    base = png_bytes(size=(4, 4))
+    iend = base.rindex(b"IEND") - 4
+    return base[:iend] + b"".join(extra) + base[iend:]
+
+
+def test_upstream_png_bytes_are_kept_and_our_chunks_added(tmp_path):
+    upstream = png_bytes({"parameters": "upstream's own text", CHUNK_KEY: '{"seed": 999}'})
+    image = decode_image(upstream)
+    path = save_png(image, tmp_path / "a.png", PARAMS)
+    written = path.read_bytes()
+    idat = lambda data: [d for k, d in chunks(data) if k == b"IDAT"]  # noqa: E731
+    assert idat(written) == idat(upstream)  # the image data is copied, not re-encoded
+    assert read_params(path) == PARAMS
+    with Image.open(path) as img:
+        assert img.info["parameters"].startswith("a fox — in snow") and "upstream's own text" not in json.dumps(
+            img.info
+        )
+        assert list(img.convert("RGB").getdata()) == list(image.getdata())
+
+
+def test_images_without_upstream_png_are_encoded_at_level_1(tmp_path):
+    image = Image.effect_noise((64, 48), 40).convert("RGB")
+    path = save_png(image, tmp_path / "b.png", PARAMS)
+    assert read_params(path) == PARAMS
+    resized = decode_image(png_bytes()).resize((32, 24))  # not the upstream's pixels any more
+    path = save_png(resized, tmp_path / "c.png", {**PARAMS, "width": 32, "height": 24})
+    with Image.open(path) as img:
+        assert img.size == (32, 24)
+
+
+def test_history_saves_upstream_bytes(tmp_path):
+    upstream = png_bytes()
+    entry = History(root=tmp_path).add(decode_image(upstream), "cap", PARAMS)
+    assert [d for k, d in chunks(entry.path.read_bytes()) if k == b"IDAT"] == [
+        d for k, d in chunks(upstream) if k == b"IDAT"
+    ]
+
+
+def test_splicing_refuses_what_is_not_a_png():
+    with pytest.raises(BadPng):
+        with_text_chunks(b"GIF89a....", [])
+    with pytest.raises(BadPng):
+        with_text_chunks(png_bytes()[:-12], [])  # no IEND
+
+
+def itxt(key: str, text: bytes, compressed: bool = False) -> bytes:
+    body = zlib.compress(text) if compressed else text
+    return chunk(b"iTXt", key.encode() + b"\0" + (b"\1\0" if compressed else b"\0\0") + b"\0\0" + body)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("bad json", crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b"\0{not json"))),
+        ("deep json", crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b"\0" + b"[" * 50_000))),
+        ("a list", crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b"\0[1, 2]"))),
+        ("not a png", b"GIF89a" + b"\0" * 100),
+        ("html", b"<html>hello</html>"),
+    ],
+)
+def test_crafted_files_raise_one_typed_error(tmp_path, name, data):
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    with pytest.raises(BadPng):
+        read_params(path)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("huge declared chunk", crafted(chunk(b"tEXt", b"x", length=2**31 - 1))),
+        ("zTXt bomb", crafted(chunk(b"zTXt", CHUNK_KEY.encode() + b"\0\0" + zlib.compress(b"{" + b" " * 50_000_000)))),
+        ("iTXt bomb", crafted(itxt(CHUNK_KEY, b'{"seed": 1' + b" " * 50_000_000 + b"}", compressed=True))),
+        ("truncated", crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b'\0{"seed": 1}'))[:40]),
+        ("empty dict", crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b"\0{}"))),
+        ("all wrong types", crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b'\0{"seed": "x", "width": 1.5e300}'))),
+        ("bad utf-8 iTXt", crafted(itxt(CHUNK_KEY, b'{"seed": \xff}'))),
+        ("no chunk", png_bytes()),
+    ],
+)
+def test_crafted_files_without_usable_settings_give_none(tmp_path, name, data):
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    assert read_params(path) is None
+
+
+def test_wrong_types_are_dropped_field_by_field(tmp_path):
+    bad = {**PARAMS, "seed": "5; rm -rf", "width": True, "guidance_scale": float("nan"), "api_key": "sk-1"}
+    path = tmp_path / "x.png"
+    path.write_bytes(crafted(chunk(b"tEXt", CHUNK_KEY.encode() + b"\0" + json.dumps(bad).encode())))
+    got = read_params(path)
+    assert "seed" not in got and "width" not in got and "guidance_scale" not in got and "api_key" not in got
+    assert got["prompt"] == PARAMS["prompt"] and got["backend"] == "fireworks"
+
+
+def test_a_huge_file_is_refused_without_reading_it_all(tmp_path):
+    path = tmp_path / "big.png"
+    path.write_bytes(png_bytes() + b"\0" * (17 * 1024 * 1024))
+    with pytest.raises(BadPng, match="over 16 MB"):
+        read_params(path)
+
+
+def test_a_missing_file_is_none(tmp_path):
+    assert read_params(tmp_path / "nope.png") is None
