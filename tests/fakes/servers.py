@@ -108,17 +108,24 @@ class FakeServer:
                 pass
 
             def handle_one_request(self):
-                with fake.lock:
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
                     super().handle_one_request()
                 finally:
                     self.served += 1
+
+            def do_POST(self):
+                # Counted here, not per connection: an idle keep-alive connection waiting for its
+                # next request line is not a request in flight.
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._post()
+                finally:
                     with fake.lock:
                         fake.in_flight -= 1
 
-            def do_POST(self):
+            def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if fake.mode == "drop_reused" and self.served > 0:
