@@ -5,8 +5,6 @@ traffic can delete them: Gradio serves them from there and ``Blocks(delete_cache
 removes them by age. Only a call that fails or is abandoned deletes its own folder.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path

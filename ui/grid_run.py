@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, RunContext
-from backends.cost import run_cost
+from backends.cost import BILLED, run_cost
 from backends.grid import Axis, Cell, parse_axis, plan_cells, run_cells
 from ui.grid_sheet import GridCell, grid_sheet, save_grid
 from ui.history import History
@@ -57,7 +57,9 @@ def cell_detail(cell: Cell, run: BackendRun) -> str:
     outcome = run.outcomes[0]
     latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else f"{run.wall_s:.2f} s"
     per_image, _ = run_cost(run, cell.request.num_inference_steps)
-    return f"{cell.request.num_inference_steps} steps · {latency} · {per_image.text()}"
+    steps = cell.request.num_inference_steps
+    cost = per_image.text() if outcome.status in BILLED else "not billed"
+    return f"{steps} step{'s' if steps > 1 else ''} · {latency} · {cost}"
 
 
 async def make_grid(
