@@ -23,9 +23,8 @@ def mcp_app(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     settings = app_settings(fireworks, aiml, tiny_model)
     demo, backends = create_app(settings)
     port = free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=True, **LAUNCH_OPTIONS
-    )
+    options = dict(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(**options, mcp_server=True, **LAUNCH_OPTIONS)
     yield RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
     demo.close()
 
