@@ -102,3 +102,21 @@ async def test_bad_input_comes_back_as_a_tool_error_with_the_reason(mcp_app, fir
     _, result = await call(mcp_app.url, "generate", prompt="a lighthouse", num_inference_steps=40)
     assert result.isError and "steps 40 is out of range" in " ".join(texts(result))
     assert fireworks.requests == []
+
+
+class _Demo:
+    def __init__(self, seen: dict) -> None:
+        self.seen = seen
+
+    def launch(self, **kw) -> None:
+        self.seen.update(kw)
+
+
+@pytest.mark.parametrize("argv, served", [([], True), (["--no-mcp"], False)])
+def test_app_serves_mcp_unless_told_not_to(monkeypatch, argv, served):
+    import app
+
+    seen: dict = {}
+    monkeypatch.setattr(app, "create_app", lambda: (_Demo(seen), {}))
+    app.main(argv)
+    assert seen["mcp_server"] is served
