@@ -10,6 +10,7 @@ from backends import Backend
 from backends.grid import MAX_CELLS
 from ui.api import PlaygroundBlocks, register_api
 from ui.events import wire
+from ui.grid_tab import build_grid_tab
 from ui.layout import TITLE, build_page
 from ui.session import Session
 
@@ -26,6 +27,7 @@ def build_demo(
         session = gr.State(delete_callback=lambda s: s.close() if s else None)
         page = build_page(backends)
         show_status = wire(page, session, backends, secrets)
+        build_grid_tab(page, session, backends, secrets, grid_max_cells)
         register_api(backends, secrets, grid_max_cells)  # /generate and /grid, for scripts and MCP
         # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
         demo.load(Session, None, session, api_visibility="private", queue=False)
