@@ -80,13 +80,15 @@ class Cost:
         return {"cost_usd": None if self.usd is None else round(self.usd, 6), "gpu_s": self.gpu_s}
 
 
-def image_cost(backend_id: str, steps: int, latency_s: float | None = None, pricing: Pricing | None = None) -> Cost:
+def image_cost(
+    backend_id: str, steps: int | None, latency_s: float | None = None, pricing: Pricing | None = None
+) -> Cost:
     """The estimated cost of one generated image (``latency_s``: the local GPU time for it)."""
     p = pricing or _pricing
     if backend_id == "fireworks":
         if p.fireworks_per_step is None:
             return Cost(priced=False)
-        return Cost(usd=p.fireworks_per_step * steps)
+        return Cost(usd=None if steps is None else p.fireworks_per_step * steps)
     if backend_id == "aiml":
         return Cost(priced=False) if p.aiml_per_image is None else Cost(usd=p.aiml_per_image)
     if backend_id == "local":
@@ -94,8 +96,8 @@ def image_cost(backend_id: str, steps: int, latency_s: float | None = None, pric
     return Cost(priced=False)
 
 
-def run_cost(run: BackendRun, steps: int, pricing: Pricing | None = None) -> tuple[Cost, Cost]:
-    """(per image, whole run) for a backend's run; only generated images count."""
+def run_cost(run: BackendRun, steps: int | None, pricing: Pricing | None = None) -> tuple[Cost, Cost]:
+    """(per image, whole run) for a backend's run; only generated images count (``steps`` None: unknown)."""
     billed = [o for o in run.outcomes if o.status in BILLED]
     if run.backend == "local":
         # One GPU job makes every image of a local run, and each outcome carries that job's time.
@@ -107,3 +109,41 @@ def run_cost(run: BackendRun, steps: int, pricing: Pricing | None = None) -> tup
     if one.usd is None:
         return one, one
     return one, Cost(usd=one.usd * len(billed))
+
+
+@dataclass
+class CostTally:
+    """A backend's estimated spend over several runs, for the scoreboard."""
+
+    billed: int = 0  # images generated (ok or filtered), which is what a provider charges for
+    usd: float | None = 0.0  # None once a run's price is unknown
+    gpu_s: float = 0.0
+    priced: bool = True
+    local: bool = False
+
+    def add(self, run: BackendRun, pricing: Pricing | None = None) -> None:
+        # Fireworks charges per step it received, and the run says what it received.
+        _, total = run_cost(run, run.received.get("num_inference_steps"), pricing)
+        self.billed += sum(o.status in BILLED for o in run.outcomes)
+        self.local = self.local or total.gpu_s is not None
+        self.gpu_s += total.gpu_s or 0.0
+        self.priced = self.priced and total.priced
+        self.usd = (
+            None if self.usd is None or (total.usd is None and total.gpu_s is None) else self.usd + (total.usd or 0)
+        )
+
+    def total(self) -> Cost:
+        if self.local:
+            return Cost(gpu_s=round(self.gpu_s, 3))
+        return Cost(usd=self.usd, priced=self.priced)
+
+    def cells(self) -> list[str]:
+        """[per image, total] as text: "$0.0014", "0.52 GPU-s", "price not set", or "–" before any image."""
+        if not self.billed:
+            return ["–", "–"]
+        total = self.total()
+        if total.gpu_s is not None:
+            each = Cost(gpu_s=round(total.gpu_s / self.billed, 3))
+        else:
+            each = Cost(usd=None if total.usd is None else total.usd / self.billed, priced=total.priced)
+        return [each.text(), total.text()]
