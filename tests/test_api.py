@@ -36,6 +36,9 @@ def test_both_hosted_backends_return_tagged_images_and_records(client):
     assert fw[0]["received"]["aspect_ratio"] == "4:3"
     keys = {"backend", "seed", "width", "height", "num_inference_steps", "guidance_scale", "latency_s", "status"}
     assert keys <= set(records[0]) and "error" in records[0]
+    # Estimated cost: Fireworks at 0.00035 USD a step; the AI/ML API's price is not set by default.
+    assert [(r["cost_usd"], r["cost"]) for r in fw] == [(0.0014, "$0.0014")] * 2
+    assert {r["cost"] for r in records if r["backend"] == "aiml"} == {"price not set"}
 
 
 def test_seed_zero_draws_one_seed_shared_by_every_backend(client):
