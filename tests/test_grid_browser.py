@@ -41,6 +41,8 @@ def test_a_seed_by_backend_grid_in_the_page(page, app, fireworks, aiml):
     expect(rows.nth(1).locator("td").nth(3)).to_contain_text("price not set")
     expect(summary).to_contain_text("est. cost $0.0042")  # three Fireworks cells at 4 steps; AI/ML price not set
     expect(page.locator("#grid-image img")).to_be_visible()
+    # The cells are counted in the scoreboard, with their cost beside the latency.
+    expect(page.locator("#scoreboard")).to_contain_text("$0.0042")
     # Every cell went to the history with its own seed.
     history = page.locator("#history")
     for caption in ("Fireworks · seed 11", "Fireworks · seed 13", "AI/ML API · seed 12"):
