@@ -97,3 +97,25 @@ def test_view_api_shows_real_names_and_types(client):
     assert grid[:5] == ["prompt", "x_axis", "x_values", "y_axis", "y_values"]
     # Only the two scripting endpoints are public.
     assert set(info) == {"/generate", "/grid"}
+
+
+@pytest.mark.local
+def test_a_grid_with_local_and_hosted_cells(client):
+    _, records = client.predict(
+        prompt="a lighthouse at dusk",
+        x_axis="seed",
+        x_values="3, 4",
+        y_axis="backend",
+        y_values="local, fireworks",
+        width=256,
+        height=256,
+        api_name="/grid",
+    )
+    assert [(r["backend"], r["seed"], r["status"]) for r in records] == [
+        ("local", 3, "ok"),
+        ("local", 4, "ok"),
+        ("fireworks", 3, "ok"),
+        ("fireworks", 4, "ok"),
+    ]
+    assert all(r["gpu_s"] > 0 and r["cost"].endswith("GPU-s") for r in records[:2])
+    assert records[2]["cost"] == "$0.0014"
