@@ -71,6 +71,10 @@ def test_bad_grids_are_refused_and_nothing_is_sent(client, fireworks, aiml):
         client.predict(prompt="x", x_axis="steps", x_values="2, x", api_name="/grid")
     with pytest.raises(Exception, match="make backend an axis"):
         client.predict(prompt="x", x_axis="seed", x_values="1,2", backends=["fireworks", "aiml"], api_name="/grid")
+    with pytest.raises(Exception, match="unknown backend 'dalle'"):
+        client.predict(prompt="x", backends=["dalle"], api_name="/generate")
+    with pytest.raises(Exception, match="backends must be a list"):
+        client.predict(prompt="x", backends=[], api_name="/generate")
     assert fireworks.requests == [] and aiml.requests == []
 
 

@@ -46,9 +46,11 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
             return default
         if isinstance(names, str):
             names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise gr.Error(f"Nothing was sent: backends must be a list of one or more of {', '.join(order)}.")
         unknown = [n for n in names if n not in registry]
-        if unknown or not names:
-            raise gr.Error(f"Nothing was sent: name one or more backends from {', '.join(order)}.")
+        if unknown:
+            raise gr.Error(f"Nothing was sent: unknown backend {unknown[0]!r}; use {', '.join(order)}.")
         return [b for b in order if b in names]
 
     def build(prompt, aspect_ratio, width, height, steps, guidance, seed, num_images):
