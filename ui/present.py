@@ -9,11 +9,11 @@ from backends.cost import BILLED, Cost, run_cost
 from ui.messages import error_message, redact
 
 
-def caption(label: str, outcome: ImageOutcome, steps: int) -> str:
-    """`<backend> · seed <n> · <W>×<H> · <steps> steps · <latency> s`, with the size actually returned."""
+def caption(label: str, outcome: ImageOutcome, steps: int, cost: str | None = None) -> str:
+    """`<backend> · seed <n> · <W>×<H> · <steps> steps · <latency> s[ · <cost>]`, with the size actually returned."""
     w, h = outcome.image.size if outcome.image else (0, 0)
     latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else "–"
-    return f"{label} · seed {outcome.seed} · {w}×{h} · {steps} steps · {latency}"
+    return f"{label} · seed {outcome.seed} · {w}×{h} · {steps} steps · {latency}" + (f" · {cost}" if cost else "")
 
 
 def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[str | None]) -> str | None:
