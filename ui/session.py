@@ -73,10 +73,11 @@ class Session:
                     state.runs[event.backend] = event
                     self.scoreboard.record(event)
                     shown = []
+                    each, _ = run_cost(event, request.num_inference_steps)
                     for outcome in event.outcomes:
                         if outcome.image is None:
                             continue
-                        text = caption(event.label, outcome, request.num_inference_steps)
+                        text = caption(event.label, outcome, request.num_inference_steps, cost=each.text())
                         params = image_params(backend, request, outcome)
                         # PNG encoding takes ~0.4 s per megapixel: keep it off the event loop.
                         entry = await asyncio.to_thread(self.history.add, outcome.image, text, params)
