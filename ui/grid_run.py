@@ -83,7 +83,8 @@ async def make_grid(
         outcome = run.outcomes[0]
         if history is not None and outcome.image is not None:
             backend = backends[cell.backend]
-            text = caption(run.label, outcome, cell.request.num_inference_steps)
+            each, _ = run_cost(run, cell.request.num_inference_steps)
+            text = caption(run.label, outcome, cell.request.num_inference_steps, cost=each.text())
             params = image_params(backend, cell.request, outcome)
             await asyncio.to_thread(history.add, outcome.image, text, params)
     x, y = plan.x, plan.y
