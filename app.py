@@ -12,7 +12,7 @@ if os.environ.get("SPACES_ZERO_GPU"):
 
 import gradio as gr
 
-from backends import Backend, Settings, build_backends
+from backends import Backend, Settings, build_backends, cost
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
 from ui import LAUNCH_OPTIONS, build_demo
@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None, max_queue: int | None = None) -
             backends["local"].ensure_loaded()
         except Exception as err:  # the hosted backends still work
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
-    demo = build_demo(backends, secrets=settings.secrets())
+    cost.configure(settings.pricing)
+    demo = build_demo(backends, secrets=settings.secrets(), grid_max_cells=settings.grid_max_cells)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=max_queue or queue_max_size())
     return demo, backends
 
@@ -81,10 +82,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
     parser.add_argument("--auth", help="require a login, user:password (also APP_AUTH)")
+    parser.add_argument(
+        "--no-mcp", action="store_true", help="don't serve /generate and /grid as MCP tools at /gradio_api/mcp/"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = launch_options(auth=args.auth)
-    create_app()[0].launch(server_name=args.host, server_port=args.port, share=args.share, **options)
+    demo = create_app()[0]
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=not args.no_mcp, **options)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from backends import aiml, fireworks
+from backends.cost import Pricing
+from backends.grid import MAX_CELLS
 from backends.http import DEADLINE_S, READ_TIMEOUT_S
 from backends.local import LocalBackend, LocalSettings
 from backends.types import Backend
@@ -26,6 +28,8 @@ class Settings:
     http_deadline_s: float = DEADLINE_S  # the whole call for one image, retries and download included
     aiml_safety_checker: bool = True
     local: LocalSettings = field(default_factory=LocalSettings)
+    pricing: Pricing = field(default_factory=Pricing)
+    grid_max_cells: int = MAX_CELLS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,6 +43,8 @@ class Settings:
             http_deadline_s=_seconds(env, "HTTP_DEADLINE_S", DEADLINE_S),
             aiml_safety_checker=(env.get("AIML_SAFETY_CHECKER") or "1").lower() not in ("0", "false", "no", "off"),
             local=LocalSettings.from_env(env),
+            pricing=Pricing.from_env(env),
+            grid_max_cells=int(env.get("GRID_MAX_CELLS") or MAX_CELLS),
         )
 
     def secrets(self) -> list[str]:

@@ -30,12 +30,18 @@ def test_both_hosted_backends_return_tagged_images_and_records(client):
     captions = sorted(item["caption"] for item in gallery)
     assert captions[0].startswith("AI/ML API · seed 1000 · 1152×896 · 4 steps · ")
     assert any(c.startswith("Fireworks · seed 1001 · 1152×896 · 4 steps · ") for c in captions)
+    # The estimated cost follows the latency in every caption.
+    assert all(c.endswith(" s · $0.0014") for c in captions if c.startswith("Fireworks"))
+    assert all(c.endswith(" s · price not set") for c in captions if c.startswith("AI/ML API"))
     fw = [r for r in records if r["backend"] == "fireworks"]
     assert [r["seed"] for r in fw] == [1000, 1001]
     assert {r["status"] for r in records} == {"ok"} and {r["error"] for r in records} == {None}
     assert fw[0]["received"]["aspect_ratio"] == "4:3"
     keys = {"backend", "seed", "width", "height", "num_inference_steps", "guidance_scale", "latency_s", "status"}
     assert keys <= set(records[0]) and "error" in records[0]
+    # Estimated cost: Fireworks at 0.00035 USD a step; the AI/ML API's price is not set by default.
+    assert [(r["cost_usd"], r["cost"]) for r in fw] == [(0.0014, "$0.0014")] * 2
+    assert {r["cost"] for r in records if r["backend"] == "aiml"} == {"price not set"}
 
 
 def test_seed_zero_draws_one_seed_shared_by_every_backend(client):

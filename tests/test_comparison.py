@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.test_browser import generate, open_app, set_number, tick, wait_done
 from ui.contact_sheet import PAD, SHEET_KEY, TILE
+from ui.scoreboard import COLUMNS
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 
@@ -23,8 +24,8 @@ def scoreboard(page) -> dict[str, list[str]]:
     board.scroll_into_view_if_needed()
     expect(board).to_contain_text("Fireworks")
     cells = [c.strip() for c in board.inner_text().split("\n") if c.strip()]
-    body = cells[cells.index("p95 s") + 1 :]
-    rows = [body[i : i + 7] for i in range(0, len(body), 7)]
+    body = cells[cells.index(COLUMNS[-1]) + 1 :]
+    rows = [body[i : i + len(COLUMNS)] for i in range(0, len(body), len(COLUMNS))]
     return {r[0]: r[1:5] for r in rows}
 
 

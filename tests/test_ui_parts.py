@@ -68,7 +68,7 @@ def test_scoreboard_counts_images_and_takes_latency_of_runs_that_made_one():
     board.record(run("fireworks", ["ok"], 1.0))
     board.record(run("fireworks", ["ok", "filtered"], 3.0))
     board.record(run("fireworks", ["upstream"], 9.0))
-    assert board.rows() == [["Fireworks", 3, 2, 1, 1, 2.0, 3.0]]
+    assert board.rows()[0][:7] == ["Fireworks", 3, 2, 1, 1, 2.0, 3.0]
     assert board.plot_rows() == [{"backend": "Fireworks", "median_s": 2.0}]
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95) == 10 and percentile([1, 2, 3], 50) == 2
 

@@ -13,7 +13,6 @@ import pandas as pd
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM
 from ui import controls
-from ui.history import History
 from ui.layout import guidance_info, status_markdown
 from ui.pngmeta import read_params
 from ui.session import Session, column_text, export_run
@@ -22,11 +21,9 @@ from ui.session import Session, column_text, export_run
 def wire(
     page: SimpleNamespace, session: gr.State, backends: Mapping[str, Backend], secrets: Sequence[str]
 ) -> Callable[[str, str], str]:
-    """Attach every listener, including the scripting endpoint /generate; return the status renderer."""
+    """Attach every listener; return the status renderer."""
     c = page  # the components, by name
     order = list(backends)
-    registry = backends  # api_generate's parameter is called `backends`, as scripts name it
-    api_store = History(limit=256)  # /generate's images: bounded like a session's
 
     def show_status(fw_key: str = "", aiml_key: str = "") -> str:
         return status_markdown(backends, fw_key, aiml_key)
@@ -112,28 +109,6 @@ def wire(
         if sess is not None:
             sess.cancel_all()
 
-    async def api_generate(
-        prompt, backends, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images
-    ):
-        selected = [b for b in order if b in (backends or [])]
-        if not selected:
-            raise gr.Error(f"Name at least one backend: {', '.join(order)}.")
-        w, h = controls.api_size(aspect_ratio, width, height)
-        try:
-            req = controls.build_request(
-                prompt, aspect_ratio, w, h, num_inference_steps, guidance_scale, seed, num_images
-            )
-        except InvalidRequest as err:
-            raise gr.Error(f"Nothing was sent: {err}.") from err
-        req = req.with_seed()
-        chosen = [registry[b] for b in selected]
-        sess = Session(history=api_store)
-        gallery = []
-        async for state, event in sess.run(req, chosen, {}, list(secrets)):
-            if isinstance(event, BackendRun):
-                gallery += state.images.get(event.backend, [])
-        return gallery, state.records
-
     def on_same_size(same, r, w, h):
         if not same:
             return gr.Dropdown(choices=controls.RATIO_CHOICES), w, h
@@ -212,15 +187,6 @@ def wire(
             show_progress="minimal",
         )
     c.cancel_btn.click(on_cancel, [session], None, queue=False, api_visibility="private")
-    c.api_btn.click(
-        api_generate,
-        [c.api_prompt, c.api_backends, c.api_ratio, c.api_width, c.api_height]
-        + [c.api_steps, c.api_guidance, c.api_seed, c.api_num],
-        [c.api_gallery, c.api_records],
-        api_name="generate",
-        concurrency_limit=16,
-        concurrency_id="generate",
-    )
     private = {"api_visibility": "private", "queue": False}
     c.ratio.input(controls.size_for_ratio, [c.ratio, c.width, c.height], [c.width, c.height], **private)
     for slider in (c.width, c.height):

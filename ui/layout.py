@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from backends import Backend
-from backends.sizes import CUSTOM, MAX_SIDE, MIN_SIDE, SIDE_STEP
+from backends.sizes import MAX_SIDE, MIN_SIDE, SIDE_STEP
 from backends.types import MAX_IMAGES, MAX_SEED, MAX_STEPS, MIN_STEPS
 from ui import controls
 from ui.scoreboard import COLUMNS
@@ -174,21 +174,6 @@ def build_page(backends: Mapping[str, Backend]) -> SimpleNamespace:
                         reuse_seed_btn = gr.Button("Reuse seed", elem_id="reuse-seed", size="sm")
                         reuse_all_btn = gr.Button("Reuse settings", elem_id="reuse-settings", size="sm")
                         download_btn = gr.DownloadButton("Download PNG", elem_id="download-png", size="sm")
-
-    # Hidden inputs/outputs for the scripting endpoint /generate (environment keys only).
-    with gr.Column(visible=False):
-        api_prompt = gr.Textbox()
-        api_backends = gr.CheckboxGroup(choices=order, value=[o for o in order if o != "local"])
-        api_ratio = gr.Dropdown(controls.RATIO_CHOICES, value=CUSTOM)
-        api_width = gr.Number(value=1024, precision=0)
-        api_height = gr.Number(value=1024, precision=0)
-        api_steps = gr.Number(value=4, precision=0)
-        api_guidance = gr.Number(value=3.5)
-        api_seed = gr.Number(value=0, precision=0)
-        api_num = gr.Number(value=1, precision=0)
-        api_gallery = gr.Gallery(format="png")
-        api_records = gr.JSON()
-        api_btn = gr.Button()
 
     # Every component made above, by its variable name (events.wire reads them as page.<name>).
     return SimpleNamespace(**{k: v for k, v in locals().items() if k not in ("backends", "order", "b", "col")})

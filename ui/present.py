@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
+from backends.cost import BILLED, Cost, run_cost
 from ui.messages import error_message, redact
 
 
-def caption(label: str, outcome: ImageOutcome, steps: int) -> str:
-    """`<backend> · seed <n> · <W>×<H> · <steps> steps · <latency> s`, with the size actually returned."""
+def caption(label: str, outcome: ImageOutcome, steps: int, cost: str | None = None) -> str:
+    """`<backend> · seed <n> · <W>×<H> · <steps> steps · <latency> s[ · <cost>]`, with the size actually returned."""
     w, h = outcome.image.size if outcome.image else (0, 0)
     latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else "–"
-    return f"{label} · seed {outcome.seed} · {w}×{h} · {steps} steps · {latency}"
+    return f"{label} · seed {outcome.seed} · {w}×{h} · {steps} steps · {latency}" + (f" · {cost}" if cost else "")
 
 
 def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[str | None]) -> str | None:
@@ -52,6 +53,7 @@ def column_markdown(
 def records(backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]) -> list[dict]:
     """One JSON record per image asked for."""
     out = []
+    per_image, _ = run_cost(run, request.num_inference_steps)
     for o in run.outcomes:
         w, h = (o.image.width, o.image.height) if o.image else (request.width, request.height)
         out.append(
@@ -69,9 +71,17 @@ def records(backend: Backend, request: GenerationRequest, run: BackendRun, secre
                 "server_latency_s": run.server_s,
                 "received": run.received,
                 "notes": run.notes,
+                **cost_fields(per_image if o.status in BILLED else None),
             }
         )
     return out
+
+
+def cost_fields(cost: Cost | None) -> dict:
+    """A record's cost figures: USD (hosted) or GPU-seconds (local); None for an image not made."""
+    if cost is None:
+        return {"cost_usd": None, "gpu_s": None, "cost": "not billed"}
+    return {**cost.as_record(), "cost": cost.text()}
 
 
 def image_params(backend: Backend, request: GenerationRequest, outcome: ImageOutcome) -> dict:

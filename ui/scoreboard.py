@@ -8,8 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from backends import BackendRun
+from backends.cost import CostTally
 
-COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s"]
+COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s", "Cost/image", "Cost total"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -26,6 +27,7 @@ class BackendStats:
     failed: int = 0
     filtered: int = 0
     latencies: list[float] = field(default_factory=list)  # wall time of runs that returned an image
+    cost: CostTally = field(default_factory=CostTally)  # estimated: USD hosted, GPU-seconds local
 
 
 class Scoreboard:
@@ -45,13 +47,14 @@ class Scoreboard:
                 s.failed += 1
         if any(o.status == "ok" for o in run.outcomes):
             s.latencies.append(run.wall_s)
+        s.cost.add(run)
 
     def rows(self) -> list[list]:
         rows = []
         for s in self.stats.values():
             median = round(statistics.median(s.latencies), 2) if s.latencies else None
             p95 = round(percentile(s.latencies, 95), 2) if s.latencies else None
-            rows.append([s.label, s.runs, s.ok, s.failed, s.filtered, median, p95])
+            rows.append([s.label, s.runs, s.ok, s.failed, s.filtered, median, p95, *s.cost.cells()])
         return rows
 
     def plot_rows(self) -> list[dict]:

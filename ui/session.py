@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
+from backends.cost import run_cost
 from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from ui.history import History
 from ui.present import caption, column_markdown, image_params, outcome_message, records
@@ -72,10 +73,11 @@ class Session:
                     state.runs[event.backend] = event
                     self.scoreboard.record(event)
                     shown = []
+                    each, _ = run_cost(event, request.num_inference_steps)
                     for outcome in event.outcomes:
                         if outcome.image is None:
                             continue
-                        text = caption(event.label, outcome, request.num_inference_steps)
+                        text = caption(event.label, outcome, request.num_inference_steps, cost=each.text())
                         params = image_params(backend, request, outcome)
                         # PNG encoding takes ~0.4 s per megapixel: keep it off the event loop.
                         entry = await asyncio.to_thread(self.history.add, outcome.image, text, params)
@@ -88,7 +90,14 @@ class Session:
 
 
 def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]) -> str:
-    return column_markdown(backend, state.request, state.runs[backend.id], secrets)
+    run = state.runs[backend.id]
+    return column_markdown(backend, state.request, run, secrets) + "\n\n" + cost_line(run, state.request)
+
+
+def cost_line(run: BackendRun, request: GenerationRequest) -> str:
+    """Estimated cost, beside the latency: USD on hosted APIs, GPU-seconds locally."""
+    each, total = run_cost(run, request.num_inference_steps)
+    return f"est. cost: **{each.text()}**/image · {total.text()} this run"
 
 
 def export_run(
@@ -124,6 +133,8 @@ def export_run(
                 "server_latency_s": run.server_s,
                 "received": run.received,
                 "notes": run.notes,
+                "cost_per_image": run_cost(run, state.request.num_inference_steps)[0].as_record(),
+                "cost_total": run_cost(run, state.request.num_inference_steps)[1].as_record(),
             }
             for run in state.runs.values()
         ],
