@@ -141,6 +141,10 @@ class FakeServer:
                 fake.handle_get(self)
 
         class Server(ThreadingHTTPServer):
+            # socketserver's default backlog of 5 resets connections under load (the client sees
+            # ReadError after writing its request); real APIs accept far more.
+            request_queue_size = 1024
+
             def handle_error(self, request, client_address):
                 pass  # clients that time out on purpose close the socket mid-reply
 
