@@ -108,17 +108,36 @@ class FakeServer:
                 pass
 
             def handle_one_request(self):
-                with fake.lock:
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 try:
                     super().handle_one_request()
                 finally:
                     self.served += 1
-                    with fake.lock:
-                        fake.in_flight -= 1
+
+            def count(self):
+                """Count this request as in flight while it is handled (not while a connection sits idle)."""
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+
+            def done(self):
+                with fake.lock:
+                    fake.in_flight -= 1
 
             def do_POST(self):
+                self.count()
+                try:
+                    self._post()
+                finally:
+                    self.done()
+
+            def do_GET(self):
+                self.count()
+                try:
+                    self._get()
+                finally:
+                    self.done()
+
+            def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if fake.mode == "drop_reused" and self.served > 0:
@@ -135,7 +154,7 @@ class FakeServer:
                     fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 fake.handle_post(self, body)
 
-            def do_GET(self):
+            def _get(self):
                 with fake.lock:
                     fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
                 fake.handle_get(self)
