@@ -113,17 +113,29 @@ class FakeServer:
                 finally:
                     self.served += 1
 
-            def do_POST(self):
-                # Counted here, not per connection: an idle keep-alive connection waiting for its
-                # next request line is not a request in flight.
+            def count(self):
+                """Count this request as in flight while it is handled (not while a connection sits idle)."""
                 with fake.lock:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+
+            def done(self):
+                with fake.lock:
+                    fake.in_flight -= 1
+
+            def do_POST(self):
+                self.count()
                 try:
                     self._post()
                 finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
+                    self.done()
+
+            def do_GET(self):
+                self.count()
+                try:
+                    self._get()
+                finally:
+                    self.done()
 
             def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -142,12 +154,16 @@ class FakeServer:
                     fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 fake.handle_post(self, body)
 
-            def do_GET(self):
+            def _get(self):
                 with fake.lock:
                     fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
                 fake.handle_get(self)
 
         class Server(ThreadingHTTPServer):
+            # socketserver's default backlog of 5 resets connections under load (the client sees
+            # ReadError after writing its request); real APIs accept far more.
+            request_queue_size = 1024
+
             def handle_error(self, request, client_address):
                 pass  # clients that time out on purpose close the socket mid-reply
 
