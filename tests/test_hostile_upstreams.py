@@ -110,9 +110,13 @@ async def test_a_trickled_reply_ends_at_the_deadline_and_the_other_backend_carri
     slow = fw_backend(client, fireworks, deadline_s=1.0)
     fine = aiml_backend(client, aiml, deadline_s=60.0)  # a loaded machine must not fail the good one
     runs = {}
-    async for event in run_backends(request(num_images=2), [slow, fine]):
-        if isinstance(event, BackendRun):
-            runs[event.backend] = event
+
+    async def collect():
+        async for event in run_backends(request(num_images=2), [slow, fine]):
+            if isinstance(event, BackendRun):
+                runs[event.backend] = event
+
+    await asyncio.wait_for(collect(), 30)  # without a deadline this would never end: fail instead
     assert [o.status for o in runs["aiml"].outcomes] == ["ok", "ok"]
     errors = [o.error for o in runs["fireworks"].outcomes]
     assert all(isinstance(err, e.Timeout) and "did not finish in 1 s" in err.detail for err in errors)
@@ -120,7 +124,7 @@ async def test_a_trickled_reply_ends_at_the_deadline_and_the_other_backend_carri
 
 async def test_a_trickled_image_download_ends_at_the_deadline(client, aiml):
     aiml.mode, aiml.trickle_s = "trickle", 0.2
-    _, outcome = await one(aiml_backend(client, aiml, deadline_s=1.0))
+    _, outcome = await asyncio.wait_for(one(aiml_backend(client, aiml, deadline_s=1.0)), 30)
     assert isinstance(outcome.error, e.Timeout) and "did not finish in 1 s" in outcome.error.detail
 
 
