@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping, Sequence
 
 import gradio as gr
 
 from backends import Backend
-from ui.events import wire
+from ui.events import on_load_local, on_status, wire
 from ui.layout import TITLE, build_page
+from ui.options import PageOptions
 from ui.session import Session
 
 
-def build_demo(backends: Mapping[str, Backend], secrets: Sequence[str] = ()) -> gr.Blocks:
+def build_demo(
+    backends: Mapping[str, Backend], secrets: Sequence[str] = (), options: PageOptions | None = None
+) -> gr.Blocks:
     """The whole page, wired to ``backends`` (id → Backend, in display order).
 
-    ``secrets`` are the server's keys, redacted from anything an upstream API echoes back.
+    ``secrets`` are the server's keys, redacted from anything an upstream API echoes back;
+    ``options`` what the operator allows visitors (defaults: a local, single-user setup).
     """
+    options = options or PageOptions()
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with gr.Blocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         session = gr.State(delete_callback=lambda s: s.close() if s else None)
-        page = build_page(backends)
-        show_status = wire(page, session, backends, secrets)
+        page = build_page(backends, options)
+        ctx = wire(page, session, backends, secrets, options)
         # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
         demo.load(Session, None, session, api_visibility="private", queue=False)
-        demo.load(show_status, [page.fw_key, page.aiml_key], [page.status], api_visibility="private")
+        demo.load(
+            types.MethodType(on_status, ctx),
+            [page.fw_key, page.aiml_key],
+            [page.status, page.nothing_ready],
+            api_visibility="private",
+        )
         if page.precision is not None:
             # The model is shared: show every visitor the settings it runs with now, not the start-up ones.
-            local = backends["local"]
             demo.load(
-                lambda: (local.settings.precision, local.settings.offload),
+                types.MethodType(on_load_local, ctx),
                 None,
-                [page.precision, page.offload],
+                [page.precision, page.offload, page.ticked],
                 api_visibility="private",
                 queue=False,
             )
