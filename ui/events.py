@@ -486,7 +486,15 @@ GENERATE_JS = """(...args) => {
   window.__fluxClamped = [];
   args[args.length - 1] = note.length ? JSON.stringify(note) : "";
   if (window.innerWidth < 640 && String(args[1] || "").trim() && !note.length) {
-    document.querySelector('#run-summary')?.scrollIntoView({block: 'start'});
+    // The results show once the run starts: scroll when they are there (there is nothing below yet).
+    let tries = 0;
+    const bring = setInterval(() => {
+      const results = document.querySelector('#results');
+      if (++tries > 100 || (results && results.offsetParent !== null)) {
+        clearInterval(bring);
+        document.querySelector('#run-summary')?.scrollIntoView({block: 'start'});
+      }
+    }, 100);
   }
   return args;
 }"""

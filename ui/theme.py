@@ -75,14 +75,15 @@ HEAD = """
   }, true);
 
   // On a phone the settings start folded, so the prompt, Generate and the results are close together.
-  const fold = () => {
-    const button = document.querySelector('#settings > button, #settings .label-wrap');
-    if (!button) return false;
-    if (window.innerWidth < 640 && button.classList.contains('open')) button.click();
-    return true;
-  };
-  const watcher = new MutationObserver(() => { if (fold()) watcher.disconnect(); });
-  watcher.observe(document.documentElement, {childList: true, subtree: true});
+  // (Retried: a click before the page has hydrated does nothing; stops once folded, or after 15 s.)
+  if (window.innerWidth < 640) {
+    let tries = 0;
+    const fold = setInterval(() => {
+      const button = document.querySelector('#settings .label-wrap');
+      if (++tries > 75 || (button && !button.classList.contains('open'))) return clearInterval(fold);
+      button?.click();
+    }, 200);
+  }
 })();
 </script>
 """
