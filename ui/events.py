@@ -374,7 +374,9 @@ def on_pick(ctx: Context, sess: Session | None, evt: gr.SelectData):
         gr.Warning("The page is still loading.")
         return {ctx.page.details: gr.skip()}
     entry = None
-    backend = next((b for b, g in ctx.page.col_gallery.items() if g is evt.target), None)
+    # By elem_id: the event's target may be the session's copy of the component, not ours.
+    target = getattr(evt.target, "elem_id", None)
+    backend = next((b for b, g in ctx.page.col_gallery.items() if g.elem_id == target), None)
     if backend is not None and sess.current is not None:
         entries = sess.current.entries.get(backend) or []
         entry = entries[evt.index] if 0 <= evt.index < len(entries) else None

@@ -45,7 +45,7 @@ HEAD = """
   // Esc cancels a run only when it isn't meant for something else: a text field, an open list, a preview.
   const textLike = (el) => !!el && (el.isContentEditable || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' ||
     (el.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'range', 'file', 'submit'].includes(el.type)));
-  const listOpen = () => [...document.querySelectorAll('ul.options')].some((u) => u.offsetParent !== null);
+  const listOpen = () => [...document.querySelectorAll('[role=listbox]')].some((u) => u.offsetParent !== null);
   document.addEventListener('keydown', (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
       e.preventDefault();
