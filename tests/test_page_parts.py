@@ -109,6 +109,14 @@ def test_column_status_ticks_and_shows_a_step_bar():
     assert "<b>" not in skipped_status("<b>", "needs a key")  # escaped
 
 
+def test_ratios_are_in_a_natural_order():
+    from ui.controls import RATIO_CHOICES
+
+    assert RATIO_CHOICES == [
+        "1:1", "5:4", "4:3", "3:2", "16:9", "21:9", "4:5", "3:4", "2:3", "9:16", "9:21", "Custom"
+    ]  # fmt: skip
+
+
 def test_one_step_and_many_steps():
     assert plural(1, "step") == "1 step" and plural(4, "step") == "4 steps"
     outcome = ImageOutcome(0, 7, image=Image.new("RGB", (64, 32)), latency_s=0.5)
