@@ -214,7 +214,7 @@ def test_every_session_shows_the_precision_the_shared_model_runs_with(page, app)
     try:
         open_app(page, app.url)
         page.get_by_text("Local settings").click()
-        expect(page.get_by_label("bf16")).to_be_checked()
+        expect(page.get_by_label("bf16", exact=True)).to_be_checked()
         expect(page.locator("#backend-status")).to_contain_text("Local bf16")
         # The backend's checkbox label follows the precision too.
         expect(page.locator("#backends").get_by_label("Local bf16", exact=True)).to_have_count(1)

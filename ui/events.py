@@ -570,7 +570,8 @@ def wire(
         **private,
     )
     c.same_size.input(on_same_size, [c.same_size, c.width, c.height], [c.ratio, c.width, c.height], **private)
-    c.ticked.input(bind(on_ticked), [c.ticked, c.fw_key, c.aiml_key], [c.guidance], **private)
+    # Queued: a warning reaches the page only through the queue.
+    c.ticked.input(bind(on_ticked), [c.ticked, c.fw_key, c.aiml_key], [c.guidance], api_visibility="private")
     for key in (c.fw_key, c.aiml_key):
         key.change(bind(on_status), [c.fw_key, c.aiml_key], [c.status, c.nothing_ready], **private)
 
