@@ -213,3 +213,17 @@ def test_export_files_are_named_after_the_run_and_the_previous_ones_leave(tmp_pa
     second = export_run(RunState(GenerationRequest("q", seed=43)), [], tmp_path, [])
     assert not first[0].exists() and not first[1].exists() and second[0].exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([second[0].name, second[1].name])
+
+
+def test_a_refused_run_logs_one_line_not_a_traceback(warnings_shown, caplog):
+    from types import SimpleNamespace
+
+    from ui.events import refuse
+
+    ctx = Context(page=SimpleNamespace(summary="summary"), backends={})
+    with caplog.at_level(logging.INFO, logger="ui.events"):
+        out = refuse(ctx, "Nothing was sent: seed -5 is out of range")
+    assert out == {"summary": SKIP}
+    assert warnings_shown == ["Nothing was sent: seed -5 is out of range"]
+    assert [r.getMessage() for r in caplog.records] == ["refused a run: Nothing was sent: seed -5 is out of range"]
+    assert not any(r.exc_info for r in caplog.records)
