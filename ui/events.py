@@ -181,7 +181,9 @@ def over_limit(ctx: Context, request: gr.Request | None, cost: int, what: str = 
 
 def pick_ab_pair(state: RunState) -> tuple[str | None, str | None]:
     """By default, two backends at the same seed; else the first two images of one backend."""
-    by_backend = [entries for entries in state.entries.values() if entries]
+    # In the page's backend order, not the order they finished in: the default must not depend on timing.
+    order = [b for b in state.backends if b in state.entries] + [b for b in state.entries if b not in state.backends]
+    by_backend = [state.entries[b] for b in order if state.entries[b]]
     for i, first in enumerate(by_backend):
         for other in by_backend[i + 1 :]:
             for a in first:
