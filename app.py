@@ -16,6 +16,7 @@ from backends import Backend, Settings, build_backends, cost
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
 from ui import LAUNCH_OPTIONS, build_demo
+from ui.options import PageOptions
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
 QUEUE_MAX_SIZE = 64  # runs waiting beyond those; more get "queue is full" instead of waiting for ever
@@ -59,9 +60,13 @@ def launch_options(env: Mapping[str, str] | None = None, auth: str | None = None
     return options
 
 
-def create_app(settings: Settings | None = None, max_queue: int | None = None) -> tuple[gr.Blocks, dict[str, Backend]]:
-    """The Blocks app for ``settings`` (the environment's by default), queue on and bounded, and its backends."""
+def create_app(
+    settings: Settings | None = None, options: PageOptions | None = None, max_queue: int | None = None
+) -> tuple[gr.Blocks, dict[str, Backend]]:
+    """The Blocks app for ``settings`` and page ``options`` (by default the environment's), queue on and
+    bounded, and its backends."""
     settings = settings or Settings.from_env()
+    options = options or PageOptions.from_env()
     client = make_client(settings.http_read_timeout_s)
     backends = build_backends(settings, client)
     if on_zerogpu():
@@ -71,7 +76,7 @@ def create_app(settings: Settings | None = None, max_queue: int | None = None) -
         except Exception as err:  # the hosted backends still work
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
     cost.configure(settings.pricing)
-    demo = build_demo(backends, secrets=settings.secrets(), grid_max_cells=settings.grid_max_cells)
+    demo = build_demo(backends, secrets=settings.secrets(), options=options, grid_max_cells=settings.grid_max_cells)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=max_queue or queue_max_size())
     return demo, backends
 
@@ -88,8 +93,29 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = launch_options(auth=args.auth)
-    demo = create_app()[0]
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=not args.no_mcp, **options)
+    try:
+        demo, backends = create_app()
+    except ValueError as err:  # a bad setting, e.g. RATE_LIMIT_PER_MIN=abc: say which, no traceback
+        raise SystemExit(f"Setting error: {err}") from None
+    for backend in backends.values():
+        print(f"  {backend.label}: {backend.status().message}", flush=True)
+    try:
+        demo.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            mcp_server=not args.no_mcp,
+            prevent_thread_lock=True,
+            **options,
+        )
+    except OSError as err:
+        if "Cannot find empty port" not in str(err):
+            raise
+        raise SystemExit(
+            f"Port {args.port} is busy: stop what uses it, or start on another with --port {args.port + 1}."
+        ) from None
+    print(f"FLUX.1 [schnell] playground: open {demo.local_url}", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Regenerate the README screenshots: the app against the loopback fakes and the tiny local model.
 
-python scripts/screenshots.py        # writes assets/screenshot.png and assets/comparison.png
+python scripts/screenshots.py        # writes assets/screenshot.png (1440×900) and assets/phone.png (390×844)
 """
 
 from __future__ import annotations
@@ -18,6 +18,42 @@ from tests.fakes.servers import FakeAiml, FakeFireworks  # noqa: E402
 from tests.test_browser import tick  # noqa: E402
 
 
+def run(page, prompt: str, number: int) -> None:
+    page.fill("#prompt textarea", prompt)
+    page.click("#generate-btn")
+    page.wait_for_selector(f"#run-summary :text('Run {number} ·')", timeout=120_000)
+
+
+def desktop(browser, url: str) -> None:
+    """1440×900, what a person sees without scrolling after two runs on all three backends."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    tick(page, "Local FP8", "Fireworks", "AI/ML API")
+    page.locator("#ratio input").click()
+    page.get_by_role("option", name="4:3", exact=True).click()
+    run(page, "a cat holding a sign that says hello world", 1)
+    run(page, "a tiny astronaut hatching from an egg on the moon", 2)
+    page.locator("#colgal-aiml .thumbnail-item").first.click()
+    page.keyboard.press("Escape")  # must not cancel anything
+    page.wait_for_timeout(800)  # let the viewer's image paint
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
+    page.close()
+
+
+def phone(browser, url: str) -> None:
+    """390×844, right after Generate: the result is on screen without scrolling by hand."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.goto(url)
+    page.wait_for_selector("#prompt textarea")
+    tick(page, "Fireworks", "AI/ML API")
+    run(page, "a red fox in fresh snow at golden hour, 35mm photo", 1)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ROOT / "assets" / "phone.png"))
+    page.close()
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -32,39 +68,11 @@ def main() -> None:
     app = launch(app_settings(fw, am, model))
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=os.environ.get("CHROMIUM_PATH", CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(app.url)
-        page.wait_for_selector("#prompt textarea")
-        tick(page, "Local FP8", "Fireworks", "AI/ML API")
-        for run, (prompt, ratio) in enumerate(
-            (
-                ("a cat holding a sign that says hello world", "1:1"),
-                ("a tiny astronaut hatching from an egg on the moon", "4:3"),
-            ),
-            start=1,
-        ):
-            page.locator("#ratio input").click()
-            page.get_by_role("option", name=ratio, exact=True).click()
-            page.fill("#prompt textarea", prompt)
-            page.click("#generate-btn")
-            page.wait_for_selector(f"#run-summary :text('Run {run} ·')", timeout=60_000)
-        page.locator("#history .thumbnail-item").nth(1).click()
-        page.keyboard.press("Escape")  # closes the preview; must not cancel anything
-        page.wait_for_timeout(1000)
-        page.screenshot(path=str(ROOT / "assets" / "screenshot.png"), full_page=True)
-        page.evaluate("window.scrollTo(0, 0)")
-        box = page.locator("#run-summary").bounding_box()
-        cols = page.locator("#col-aiml").bounding_box()
-        clip = {
-            "x": box["x"] - 8,
-            "y": box["y"] - 8,
-            "width": cols["x"] + cols["width"] - box["x"] + 16,
-            "height": cols["y"] + cols["height"] - box["y"] + 16,
-        }
-        page.screenshot(path=str(ROOT / "assets" / "comparison.png"), clip=clip, full_page=True)
+        desktop(browser, app.url)
+        phone(browser, app.url)
         browser.close()
     app.demo.close()
-    print("wrote assets/screenshot.png and assets/comparison.png")
+    print("wrote assets/screenshot.png and assets/phone.png")
 
 
 if __name__ == "__main__":

@@ -72,11 +72,12 @@ class RunningApp:
     settings: Settings
 
 
-def launch(settings: Settings) -> RunningApp:
+def launch(settings: Settings, options=None) -> RunningApp:
     from app import create_app
     from ui import LAUNCH_OPTIONS
+    from ui.options import PageOptions
 
-    demo, backends = create_app(settings)
+    demo, backends = create_app(settings, options or PageOptions())
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
     return RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)

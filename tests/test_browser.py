@@ -28,8 +28,14 @@ def tick(page, *labels: str) -> None:
 
 
 def set_number(page, elem_id: str, value) -> None:
+    """Type a value; for width and height, wait for the size handler's reply, so none lands later."""
     field = page.locator(f"#{elem_id} input[type=number]").first
-    field.fill(str(value))
+    if elem_id not in ("width", "height") or field.input_value() == str(value):
+        field.fill(str(value))
+        field.press("Enter")
+        return
+    with page.expect_response(lambda r: r.url.endswith("/gradio_api/run/predict"), timeout=30_000):
+        field.fill(str(value))
     field.press("Enter")
 
 
@@ -104,13 +110,19 @@ def test_two_backends_at_once(page, app, fireworks, aiml):
     expect(history).to_contain_text("AI/ML API · seed 4242")
 
 
-def test_missing_key_is_an_error_in_its_column_while_the_other_image_appears(page, app_without_aiml_key, aiml):
+def test_a_backend_without_key_is_not_ticked_warns_and_is_skipped_while_the_other_runs(
+    page, app_without_aiml_key, aiml
+):
     open_app(page, app_without_aiml_key.url)
     expect(page.locator("#backend-status")).to_contain_text("needs a key: set AIML_API_KEY")
+    # The default ticks only what can run.
+    expect(page.locator("#backends").get_by_label("Fireworks", exact=True)).to_be_checked()
+    expect(page.locator("#backends").get_by_label("AI/ML API", exact=True)).not_to_be_checked()
     tick(page, "Fireworks", "AI/ML API")
+    expect(page.locator(".toast-body").filter(has_text="AI/ML API cannot run: needs a key")).to_have_count(1)
     generate(page, "no key for one of them")
     wait_done(page)
-    expect(page.locator("#col-aiml")).to_contain_text("AI/ML API: no API key. Set AIML_API_KEY")
+    expect(page.locator("#col-aiml")).to_contain_text("Not run: needs a key: set AIML_API_KEY")
     expect(page.locator("#history")).to_contain_text("Fireworks · seed")
     assert [r for r in aiml.requests if r["path"].endswith("/images/generations")] == []
 
@@ -202,7 +214,10 @@ def test_every_session_shows_the_precision_the_shared_model_runs_with(page, app)
     try:
         open_app(page, app.url)
         page.get_by_text("Local settings").click()
-        expect(page.get_by_label("bf16")).to_be_checked()
+        expect(page.get_by_label("bf16", exact=True)).to_be_checked()
         expect(page.locator("#backend-status")).to_contain_text("Local bf16")
+        # The backend's checkbox label follows the precision too.
+        expect(page.locator("#backends").get_by_label("Local bf16", exact=True)).to_have_count(1)
+        expect(page.locator("#backends").get_by_label("Local FP8", exact=True)).to_have_count(0)
     finally:
         local.reconfigure(precision="fp8")

@@ -43,7 +43,7 @@ def test_columns_stream_in_and_the_run_takes_the_slowest_not_the_sum(page, app, 
     generate(page, "streaming columns")
     expect(page.locator("#col-fireworks")).to_contain_text("1/1 image(s)")
     # Fireworks is done and shown while the delayed AI/ML column is still working.
-    expect(page.locator("#col-aiml")).to_contain_text("⏳")
+    expect(page.locator("#col-aiml")).to_contain_text("Running ·")
     wait_done(page)
     expect(page.locator("#col-aiml")).to_contain_text("1/1 image(s)")
     expect(page.locator("#col-local")).to_contain_text("1/1 image(s)")

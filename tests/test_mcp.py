@@ -105,11 +105,16 @@ async def test_bad_input_comes_back_as_a_tool_error_with_the_reason(mcp_app, fir
 
 
 class _Demo:
+    local_url = "http://127.0.0.1:7860/"
+
     def __init__(self, seen: dict) -> None:
         self.seen = seen
 
     def launch(self, **kw) -> None:
         self.seen.update(kw)
+
+    def block_thread(self) -> None:  # main() launches without blocking, prints the URL, then blocks here
+        pass
 
 
 @pytest.mark.parametrize("argv, served", [([], True), (["--no-mcp"], False)])

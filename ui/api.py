@@ -101,7 +101,9 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
             state = None
             async for state, event in sess.run(req, [registry[b] for b in selected], {}, list(secrets)):
                 if isinstance(event, BackendRun):
-                    gallery += [{"image": file_data(p), "caption": c} for p, c in state.images.get(event.backend, [])]
+                    # The full captions (the columns' images carry them without the backend's name).
+                    entries = state.entries.get(event.backend, [])
+                    gallery += [{"image": file_data(e.path), "caption": e.caption} for e in entries]
             return gallery, state.records
         except BaseException:  # nobody will fetch these files
             store.clear()

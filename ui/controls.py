@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from backends import GenerationRequest
 from backends.sizes import CUSTOM, RATIO_SIZES, ratio_for_size, snap_to_preset
 
 DEFAULT_RATIO = "1:1"
-RATIO_CHOICES = [*RATIO_SIZES, CUSTOM]
+
+
+def ratio_value(ratio: str) -> float:
+    w, h = ratio.split(":")
+    return int(w) / int(h)
+
+
+# Natural order: square, then landscape from least to most wide, then portrait likewise; Custom last.
+RATIO_CHOICES = sorted(RATIO_SIZES, key=lambda r: (ratio_value(r) < 1, abs(math.log(ratio_value(r))))) + [CUSTOM]
 
 
 def whole(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping, Sequence
 
 import gradio as gr
@@ -9,36 +10,47 @@ import gradio as gr
 from backends import Backend
 from backends.grid import MAX_CELLS
 from ui.api import PlaygroundBlocks, register_api
-from ui.events import wire
-from ui.grid_tab import build_grid_tab
+from ui.events import on_load_local, on_status, wire
+from ui.grid_events import wire_grid
 from ui.layout import TITLE, build_page
+from ui.options import PageOptions
 from ui.session import Session
 
 
 def build_demo(
-    backends: Mapping[str, Backend], secrets: Sequence[str] = (), grid_max_cells: int = MAX_CELLS
+    backends: Mapping[str, Backend],
+    secrets: Sequence[str] = (),
+    options: PageOptions | None = None,
+    grid_max_cells: int = MAX_CELLS,
 ) -> gr.Blocks:
     """The whole page, wired to ``backends`` (id → Backend, in display order).
 
-    ``secrets`` are the server's keys, redacted from anything an upstream API echoes back.
+    ``secrets`` are the server's keys, redacted from anything an upstream API echoes back;
+    ``options`` what the operator allows visitors (defaults: a local, single-user setup);
+    ``grid_max_cells`` the most cells an X/Y grid may have, in the page and through /grid.
     """
+    options = options or PageOptions()
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         session = gr.State(delete_callback=lambda s: s.close() if s else None)
-        page = build_page(backends)
-        show_status = wire(page, session, backends, secrets)
-        build_grid_tab(page, session, backends, secrets, grid_max_cells)
+        page = build_page(backends, options, grid_max_cells)
+        ctx = wire(page, session, backends, secrets, options)
+        wire_grid(ctx, session, grid_max_cells)
         register_api(backends, secrets, grid_max_cells)  # /generate and /grid, for scripts and MCP
         # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
         demo.load(Session, None, session, api_visibility="private", queue=False)
-        demo.load(show_status, [page.fw_key, page.aiml_key], [page.status], api_visibility="private")
+        demo.load(
+            types.MethodType(on_status, ctx),
+            [page.fw_key, page.aiml_key],
+            [page.status, page.nothing_ready],
+            api_visibility="private",
+        )
         if page.precision is not None:
             # The model is shared: show every visitor the settings it runs with now, not the start-up ones.
-            local = backends["local"]
             demo.load(
-                lambda: (local.settings.precision, local.settings.offload),
+                types.MethodType(on_load_local, ctx),
                 None,
-                [page.precision, page.offload],
+                [page.precision, page.offload, page.ticked],
                 api_visibility="private",
                 queue=False,
             )

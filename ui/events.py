@@ -1,11 +1,19 @@
-"""What the page does: the event handlers, and the wiring of components to them."""
+"""What the page does: one top-level function per handler, over an explicit Context, and the wiring.
+
+Each handler takes the Context first and the component values after, so a test can call it alone.
+`wire` binds the context with `types.MethodType` (not functools.partial): Gradio reads a bound
+method's type hints, which it needs to pass `gr.Request` and `gr.SelectData`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
+import types
 from collections.abc import Callable, Mapping, Sequence
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 
 import gradio as gr
 import pandas as pd
@@ -13,202 +21,581 @@ import pandas as pd
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM
 from ui import controls
-from ui.layout import guidance_info, status_markdown
+from ui.history import HistoryEntry
+from ui.layout import (
+    NOTHING_READY,
+    Page,
+    backend_choices,
+    guidance_info,
+    ready_ids,
+    status_markdown,
+)
+from ui.options import PageOptions
 from ui.pngmeta import read_params
-from ui.session import Session, column_text, export_run
+from ui.progress import column_status, skipped_status
+from ui.ratelimit import RateLimiter
+from ui.session import RunState, Session, column_text, export_run
+
+log = logging.getLogger(__name__)
+NOTE_LIMIT = 2000  # characters of the browser's clamp report we read; it is client input
+
+
+@dataclass
+class Context:
+    """What handlers need besides the values of components."""
+
+    page: Page
+    backends: Mapping[str, Backend]
+    secrets: Sequence[str] = ()
+    options: PageOptions = field(default_factory=PageOptions)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.backends)
+
+    def session_secrets(self, fw_key: str, aiml_key: str) -> list[str]:
+        # Stripped, as the backends use them: a pasted key with a trailing newline must still be redacted.
+        return [*self.secrets, (fw_key or "").strip(), (aiml_key or "").strip()]
+
+
+# ---- status and backends --------------------------------------------------------------
+
+
+def on_status(ctx: Context, fw_key: str = "", aiml_key: str = "") -> tuple[str, dict]:
+    """Each backend's status line, and the 'nothing is ready' note when none can run."""
+    keys = {"fireworks": fw_key, "aiml": aiml_key}
+    return status_markdown(ctx.backends, fw_key, aiml_key), gr.Markdown(
+        NOTHING_READY, visible=not ready_ids(ctx.backends, keys)
+    )
+
+
+def on_ticked(ctx: Context, ticked: list[str], fw_key: str, aiml_key: str) -> dict:
+    """Ticking a backend that cannot run says so at once, with the fix; guidance info follows the ticks."""
+    keys = {"fireworks": fw_key, "aiml": aiml_key}
+    blocked = [ctx.backends[b] for b in ticked or [] if b in ctx.backends and not ctx.backends[b].status(keys).ready]
+    if blocked:
+        gr.Warning(" ".join(f"{b.label} cannot run: {b.status(keys).message}." for b in blocked))
+    return gr.Slider(info=guidance_info(ctx.backends, ticked))
+
+
+def on_local_settings(ctx: Context, precision: str, offload: str, fw_key: str, aiml_key: str, ticked: list[str]):
+    """Reconfigure the shared local model, where the operator allows it; labels follow the precision."""
+    local = ctx.backends["local"]
+    if not ctx.options.local_settings_editable:
+        gr.Warning("Local settings are read-only on this public Space (the operator can set ALLOW_LOCAL_SETTINGS=1).")
+        return local.settings.precision, local.settings.offload, *on_status(ctx, fw_key, aiml_key), gr.skip(), gr.skip()
+    local.reconfigure(precision=precision, offload=offload)
+    return (
+        gr.skip(),
+        gr.skip(),
+        *on_status(ctx, fw_key, aiml_key),
+        gr.CheckboxGroup(choices=backend_choices(ctx.backends)),
+        gr.Slider(info=guidance_info(ctx.backends, ticked)),
+    )
+
+
+def on_load_local(ctx: Context):
+    """Every visitor sees the settings the shared model runs with now, and labels that match them."""
+    local = ctx.backends["local"]
+    return local.settings.precision, local.settings.offload, gr.CheckboxGroup(choices=backend_choices(ctx.backends))
+
+
+# ---- size controls --------------------------------------------------------------------
+
+
+def on_ratio(ratio: str, width: float, height: float) -> tuple[int, int]:
+    return controls.size_for_ratio(ratio, width, height)
+
+
+def on_size_change(width: float, height: float, same_size: bool):
+    """The ratio follows the size (after a clamp too). Width and height are written back only when
+    `Same size everywhere` snaps them, so a late reply can't undo a value typed meanwhile."""
+    ratio, w, h = controls.ratio_after_resize(width, height, bool(same_size))
+    if not same_size:
+        return ratio, gr.skip(), gr.skip()
+    return ratio, (w if w != controls.whole(width) else gr.skip()), (h if h != controls.whole(height) else gr.skip())
+
+
+def on_same_size(same: bool, width: float, height: float):
+    if not same:
+        return gr.Dropdown(choices=controls.RATIO_CHOICES), gr.skip(), gr.skip()
+    ratio, w, h = controls.ratio_after_resize(width, height, True)
+    return gr.Dropdown(value=ratio, choices=controls.RATIO_CHOICES[:-1]), w, h
+
+
+# ---- a run ---------------------------------------------------------------------------
+
+
+def clamp_warning(note: str | None) -> str | None:
+    """The browser reports typed values a slider clamped on leaving the box; say which, and what is allowed."""
+    if not note:
+        return None
+    try:
+        items = json.loads(note[:NOTE_LIMIT])
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    parts = []
+    for item in items[:8]:
+        if not isinstance(item, dict):
+            continue
+        label, value = str(item.get("label", "a value"))[:40], str(item.get("value", "?"))[:24]
+        low, high, now = (str(item.get(k, "?"))[:24] for k in ("min", "max", "now"))
+        parts.append(f"{label} {value} is outside {low}–{high}; the box now shows {now}")
+    if not parts:
+        return None
+    return "Nothing was sent: " + "; ".join(parts) + ". Check it and press Generate again."
+
+
+def client_id(request: gr.Request | None, behind_proxy: bool) -> str:
+    """The visitor's address: on Spaces, the first X-Forwarded-For hop (the proxy's own address is shared)."""
+    if request is None:
+        return "unknown"
+    if behind_proxy:
+        forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+
+
+def server_key_images(backends: Sequence[Backend], keys: Mapping[str, str], num_images: int) -> int:
+    """Images this run makes on the server's keys (a pasted key or the local GPU spends none)."""
+    return num_images * sum(1 for b in backends if b.key_env and not (keys.get(b.id) or "").strip())
+
+
+def over_limit(ctx: Context, request: gr.Request | None, cost: int, what: str = "this run") -> str | None:
+    """Take ``cost`` images from the visitor's allowance; if it is spent, why nothing was sent (else None)."""
+    wait = ctx.limiter.take(client_id(request, ctx.options.behind_proxy), cost)
+    if not wait:
+        return None
+    limit = ctx.limiter.per_minute
+    why = (
+        f"{what} asks for {cost} images on the server's keys and the limit is {limit} a minute"
+        if wait == float("inf")
+        else f"this Space allows {limit} images a minute per visitor on its keys; try again in {wait:.0f} s"
+    )
+    return f"Nothing was sent: {why}. A key pasted under 'API keys' has no limit here."
+
+
+def pick_ab_pair(state: RunState) -> tuple[str | None, str | None]:
+    """By default, two backends at the same seed; else the first two images of one backend."""
+    # In the page's backend order, not the order they finished in: the default must not depend on timing.
+    order = [b for b in state.backends if b in state.entries] + [b for b in state.entries if b not in state.backends]
+    by_backend = [state.entries[b] for b in order if state.entries[b]]
+    for i, first in enumerate(by_backend):
+        for other in by_backend[i + 1 :]:
+            for a in first:
+                match = next((b for b in other if b.params.get("seed") == a.params.get("seed")), None)
+                if match is not None:
+                    return a.caption, match.caption
+    everything = state.all_entries()
+    if len(everything) >= 2:
+        return everything[0].caption, everything[1].caption
+    return None, None
+
+
+def refuse(ctx: Context, message: str) -> dict:
+    """One warning, one log line, nothing sent, and no output touched (a generator must yield something)."""
+    gr.Warning(message)
+    log.info("refused a run: %s", message)
+    return {ctx.page.summary: gr.skip()}
+
+
+async def on_generate(
+    ctx: Context,
+    sess: Session | None,
+    text: str,
+    selected: list[str],
+    ratio_v: str,
+    w: float,
+    h: float,
+    steps_v: float,
+    guid: float,
+    seed_v: float | None,
+    n: float,
+    same: bool,
+    fk: str,
+    ak: str,
+    note: str,
+    request: gr.Request = None,
+):
+    """Validate, then run the ticked backends at once, streaming each column in as it finishes."""
+    # A warning, not gr.Error: an error would stamp every output with an "Error" badge, as if it crashed.
+    c = ctx.page
+    if sess is None:
+        yield refuse(ctx, "The page is still loading; try again in a moment.")
+        return
+    if sess.active:
+        yield refuse(ctx, "A run is still going: wait for it to finish, or press Cancel.")
+        return
+    if not selected:
+        yield refuse(ctx, "Nothing was sent: tick at least one backend.")
+        return
+    if clamped := clamp_warning(note):
+        yield refuse(ctx, clamped)
+        return
+    try:
+        req = controls.build_request(text, ratio_v, w, h, steps_v, guid, seed_v, n, same)
+    except InvalidRequest as err:
+        yield refuse(ctx, f"Nothing was sent: {err}.")
+        return
+    keys = {"fireworks": fk, "aiml": ak}
+    chosen = [ctx.backends[b] for b in ctx.order if b in selected]
+    blocked = {b.id: b.status(keys).message for b in chosen if not b.status(keys).ready}
+    runnable = [b for b in chosen if b.id not in blocked]
+    if not runnable:
+        yield refuse(ctx, "Nothing was sent: " + " ".join(f"{b.label} cannot run: {blocked[b.id]}." for b in chosen))
+        return
+    if refused := over_limit(ctx, request, server_key_images(runnable, keys, req.num_images)):
+        yield refuse(ctx, refused)
+        return
+    if blocked:
+        gr.Warning(" ".join(f"Not run: {ctx.backends[b].label} cannot run: {m}." for b, m in blocked.items()))
+    req = req.with_seed()
+    sec = ctx.session_secrets(fk, ak)
+    cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
+    started = time.perf_counter()
+    first = {
+        c.summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in runnable)}…",
+        c.results: gr.Column(visible=True),
+        c.viewer: None,
+        c.viewer_caption: "Waiting for the first image…",
+        c.generate_btn: gr.Button("Running…", interactive=False),
+        c.cancel_btn: gr.Button(interactive=True),
+        c.timer: gr.Timer(active=True),
+    }
+    for b in ctx.order:
+        label = ctx.backends[b].label
+        first[c.columns[b]] = gr.Column(visible=b in selected)
+        waiting = column_status(label, started, None, None)
+        first[c.col_status[b]] = skipped_status(label, blocked[b]) if b in blocked else waiting
+        first[c.col_md[b]] = ""
+        first[c.col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
+    yield first
+    state = None
+    viewer_set = False
+    async for state, event in sess.run(req, runnable, keys, sec, cancel):
+        b = ctx.backends[event.backend]
+        if isinstance(event, BackendRun):
+            update = {
+                c.col_status[b.id]: column_status(b.label, state.started, event, None),
+                c.col_md[b.id]: column_text(b, state, sec),
+                c.col_gallery[b.id]: state.images.get(b.id) or None,
+                c.score_table: sess.scoreboard.rows(),
+                c.score_plot: gr.BarPlot(
+                    pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
+                    y_lim=[0, sess.scoreboard.plot_top()],
+                ),
+            }
+            entries = state.entries.get(b.id) or []
+            if entries and not viewer_set:  # the first image to land fills the viewer; later ones don't jump it
+                viewer_set = True
+                update.update(show_entry(ctx, sess, entries[0]))
+            yield update
+        else:
+            yield {c.col_status[b.id]: column_status(b.label, state.started, None, event)}
+    wall = time.perf_counter() - started
+    slowest = max((r.wall_s for r in state.runs.values()), default=0.0)
+    sheet, record = await asyncio.to_thread(export_run, state, runnable, sess.history.dir / "export", sec)
+    ok = sum(o.image is not None for r in state.runs.values() for o in r.outcomes)
+    asked = req.num_images * len(runnable)
+    sess.run_count += 1
+    captions = [e.caption for e in state.all_entries()]
+    a, b2 = pick_ab_pair(state)
+    final = {
+        c.summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image{'s' if asked != 1 else ''} · "
+        f"run wall time **{wall:.2f} s** (slowest backend {slowest:.2f} s)",
+        # The history is sent once a run, not with every streamed event (it holds up to 96 images).
+        c.history: sess.history.gallery(),
+        c.sheet_file: str(sheet),
+        c.json_file: str(record),
+        c.status: status_markdown(ctx.backends, fk, ak),
+        c.ab_a: gr.Dropdown(choices=captions, value=a),
+        c.ab_b: gr.Dropdown(choices=captions, value=b2),
+        c.ab_slider: ab_images(sess, a, b2),
+    }
+    if not viewer_set:
+        final[c.viewer_caption] = "No image in this run: each column says why."
+    yield final
+
+
+def on_run_end(ctx: Context, sess: Session | None):
+    """After a run (or a refused one): Generate back, Cancel off, the clock stopped; not while another runs."""
+    if sess is not None and sess.active:
+        return gr.skip(), gr.skip(), gr.skip()
+    return gr.Button("Generate", interactive=True), gr.Button(interactive=False), gr.Timer(active=False)
+
+
+async def on_cancel(sess: Session | None) -> None:
+    if sess is not None:
+        sess.cancel_all()
+
+
+def on_tick(ctx: Context, sess: Session | None):
+    """Every half second while a run goes: each column's elapsed time and step bar."""
+    state = sess.current if sess else None
+    if state is None:
+        return [gr.skip()] * len(ctx.order)
+    # Backends not in this run (or skipped) keep their text; the others show elapsed time or their result.
+    return [
+        column_status(ctx.backends[b].label, state.started, state.runs.get(b), state.progress.get(b))
+        if b in state.backends
+        else gr.skip()
+        for b in ctx.order
+    ]
+
+
+# ---- picking images --------------------------------------------------------------------
+
+
+def entry_details(ctx: Context, entry: HistoryEntry) -> str:
+    p = entry.params
+    backend = ctx.backends.get(p.get("backend"))
+    guidance_text = f"guidance {p.get('guidance_scale')}" if backend and backend.honours_guidance else "no guidance"
+    steps = p.get("num_inference_steps")
+    return (
+        f"**{entry.caption}**\n\n"
+        f"Prompt: {p.get('prompt')}\n\n"
+        f"{backend.label if backend else p.get('backend')} · seed {p.get('seed')} · {p.get('width')}×{p.get('height')} "
+        f"(ratio {p.get('aspect_ratio')}) · {steps} step{'s' if steps != 1 else ''} · {guidance_text}"
+    )
+
+
+def show_entry(ctx: Context, sess: Session, entry: HistoryEntry) -> dict:
+    """The large viewer, its full caption and the details panel for one image; Reuse acts on it."""
+    c = ctx.page
+    sess.selected = entry.params
+    return {
+        c.viewer: str(entry.path),
+        c.viewer_caption: f"**{entry.caption}**",
+        c.details: entry_details(ctx, entry),
+        c.download_btn: gr.DownloadButton(value=str(entry.path)),
+    }
+
+
+def on_pick(ctx: Context, sess: Session | None, evt: gr.SelectData):
+    """A click on a column's or the history's thumbnail shows that image large."""
+    if sess is None:
+        gr.Warning("The page is still loading.")
+        return {ctx.page.details: gr.skip()}
+    entry = None
+    # By elem_id: the event's target may be the session's copy of the component, not ours.
+    target = getattr(evt.target, "elem_id", None)
+    backend = next((b for b, g in ctx.page.col_gallery.items() if g.elem_id == target), None)
+    if backend is not None and sess.current is not None:
+        entries = sess.current.entries.get(backend) or []
+        entry = entries[evt.index] if 0 <= evt.index < len(entries) else None
+    else:
+        # Match by caption: a run may have added images since the gallery the user clicked was drawn.
+        shown = evt.value.get("caption") if isinstance(evt.value, dict) else None
+        entries = list(sess.history.entries)
+        entry = next((e for e in entries if e.caption == shown), None)
+        if entry is None and 0 <= evt.index < len(entries):
+            entry = entries[evt.index]
+    if entry is None:
+        gr.Warning("That image is no longer available.")
+        return {ctx.page.details: gr.skip()}
+    return show_entry(ctx, sess, entry)
+
+
+def ab_images(sess: Session, a: str | None, b: str | None):
+    """The two images for the A/B slider, looked up by caption among the latest run's (never a client path)."""
+    state = sess.current
+    if state is None or not a or not b:
+        return None
+    by_caption = {e.caption: e for e in state.all_entries()}
+    if a not in by_caption or b not in by_caption:
+        return None
+    return str(by_caption[a].path), str(by_caption[b].path)
+
+
+def on_ab(sess: Session | None, a: str | None, b: str | None):
+    if sess is None:
+        return gr.skip()
+    return ab_images(sess, a, b)
+
+
+# ---- reuse and restore -----------------------------------------------------------------
+
+
+def on_reuse_seed(sess: Session | None):
+    if not sess or not sess.selected:
+        gr.Warning("Select an image first (click a thumbnail).")
+        return gr.skip()
+    return sess.selected["seed"]
+
+
+FORM_SIZE = 9  # prompt, ticked, ratio, width, height, steps, guidance, seed, images
+
+
+def apply_params(ctx: Context, p: dict, ticked_now: list[str] | None) -> tuple:
+    # Keep what is ticked and add the image's backend: its seed remakes the image only there.
+    keep = [b for b in ctx.order if b in (ticked_now or []) or b == p.get("backend")]
+    return (
+        p.get("prompt", ""),
+        keep or gr.skip(),
+        p.get("aspect_ratio") if p.get("aspect_ratio") in controls.RATIO_CHOICES else CUSTOM,
+        p.get("width", 1024),
+        p.get("height", 1024),
+        p.get("num_inference_steps", 4),
+        p.get("guidance_scale", 3.5),
+        p.get("seed", 0),
+        1,
+    )
+
+
+def on_reuse_settings(ctx: Context, sess: Session | None, ticked_now: list[str]):
+    if not sess or not sess.selected:
+        gr.Warning("Select an image first (click a thumbnail).")
+        return (gr.skip(),) * FORM_SIZE
+    return apply_params(ctx, sess.selected, ticked_now)
+
+
+def on_restore(ctx: Context, path: str | None, ticked_now: list[str]):
+    """A dropped PNG fills the form with its settings; anything else gets exactly one warning."""
+    if not path:
+        return (gr.skip(),) * FORM_SIZE
+    try:
+        params = read_params(path)
+        if params:
+            # The same validation as a run: a crafted chunk must not fill the form with junk.
+            controls.build_request(
+                params.get("prompt", ""),
+                params.get("aspect_ratio", CUSTOM),
+                params.get("width", 1024),
+                params.get("height", 1024),
+                params.get("num_inference_steps", 4),
+                params.get("guidance_scale", 3.5),
+                params.get("seed", 0),
+                1,
+            )
+    except InvalidRequest as err:
+        gr.Warning(f"That PNG's settings are not valid here ({err}); nothing was changed.")
+        return (gr.skip(),) * FORM_SIZE
+    except Exception as err:  # a crafted file may break the parser in any way: one warning, not a crash
+        log.info("restore: unreadable PNG: %s", type(err).__name__)
+        gr.Warning("That file could not be read as a PNG made here; nothing was changed.")
+        return (gr.skip(),) * FORM_SIZE
+    if not params:
+        gr.Warning("That PNG carries no playground settings; nothing was changed.")
+        return (gr.skip(),) * FORM_SIZE
+    made_by = ctx.backends[params["backend"]].label if params.get("backend") in ctx.backends else "unknown backend"
+    gr.Info(f"Restored settings: {made_by} · seed {params.get('seed')}")
+    return apply_params(ctx, params, ticked_now)
+
+
+# ---- wiring ----------------------------------------------------------------------------
+
+# Runs in the browser before a run is sent: report typed values a slider clamped (see theme.HEAD),
+# and on a phone bring the results into view.
+GENERATE_JS = """(...args) => {
+  const note = window.__fluxClamped || [];
+  window.__fluxClamped = [];
+  args[args.length - 1] = note.length ? JSON.stringify(note) : "";
+  if (window.innerWidth < 640 && String(args[1] || "").trim() && !note.length) {
+    // The results show once the run starts: scroll when they are there (there is nothing below yet).
+    let tries = 0;
+    const bring = setInterval(() => {
+      const results = document.querySelector('#results');
+      if (++tries > 100 || (results && results.offsetParent !== null)) {
+        clearInterval(bring);
+        document.querySelector('#run-summary')?.scrollIntoView({block: 'start'});
+      }
+    }, 100);
+  }
+  return args;
+}"""
 
 
 def wire(
-    page: SimpleNamespace, session: gr.State, backends: Mapping[str, Backend], secrets: Sequence[str]
-) -> Callable[[str, str], str]:
-    """Attach every listener; return the status renderer."""
-    c = page  # the components, by name
-    order = list(backends)
+    page: Page,
+    session: gr.State,
+    backends: Mapping[str, Backend],
+    secrets: Sequence[str],
+    options: PageOptions | None = None,
+) -> Context:
+    """Attach every listener of the page; return the handlers' context (/generate and /grid are in ui/api.py)."""
+    options = options or PageOptions()
+    ctx = Context(page, backends, tuple(secrets), options, RateLimiter(options.rate_limit_per_min))
+    c = page
 
-    def show_status(fw_key: str = "", aiml_key: str = "") -> str:
-        return status_markdown(backends, fw_key, aiml_key)
+    def bind(fn: Callable) -> Callable:
+        return types.MethodType(fn, ctx)
 
-    def session_secrets(fw_key: str, aiml_key: str) -> list[str]:
-        # Stripped, as the backends use them: a pasted key with a trailing newline must still be redacted.
-        return [*secrets, (fw_key or "").strip(), (aiml_key or "").strip()]
-
-    # ---- handlers ------------------------------------------------------------------
-    col_outputs = [x for b in order for x in (c.columns[b], c.col_md[b], c.col_gallery[b])]
+    private = {"api_visibility": "private", "queue": False}
+    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.num_images]
     run_outputs = [
         c.summary,
         c.results,
-        *col_outputs,
+        c.viewer,
+        c.viewer_caption,
+        c.details,
+        c.download_btn,
+        *c.columns.values(),
+        *c.col_status.values(),
+        *c.col_gallery.values(),
+        *c.col_md.values(),
+        c.ab_a,
+        c.ab_b,
+        c.ab_slider,
         c.history,
         c.score_table,
         c.score_plot,
         c.sheet_file,
         c.json_file,
+        c.status,
+        c.generate_btn,
+        c.cancel_btn,
+        c.timer,
     ]
-
-    async def on_generate(sess: Session, text, selected, ratio_v, w, h, steps_v, guid, seed_v, n, same, fk, ak):
-        # A warning, not gr.Error: an error would stamp every output with an "Error" badge, as if it crashed.
-        # (A generator that yields nothing would blank every output: yield "no change" instead.)
-        unchanged = {c.summary: gr.skip()}
-        if sess is None:
-            gr.Warning("The page is still loading; try again in a moment.")
-            yield unchanged
-            return
-        if not selected:
-            gr.Warning("Tick at least one backend.")
-            yield unchanged
-            return
-        try:
-            req = controls.build_request(text, ratio_v, w, h, steps_v, guid, seed_v, n, same)
-        except InvalidRequest as err:
-            gr.Warning(f"Nothing was sent: {err}.")
-            yield unchanged
-            return
-        req = req.with_seed()
-        chosen = [backends[b] for b in order if b in selected]
-        sec = session_secrets(fk, ak)
-        cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
-        started = time.perf_counter()
-        first = {
-            c.summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in chosen)}…",
-            c.results: gr.Column(visible=True),
-        }
-        for b in order:
-            first[c.columns[b]] = gr.Column(visible=b in selected)
-            first[c.col_md[b]] = f"### {backends[b].label}\n\n⏳ waiting…"
-            first[c.col_gallery[b]] = gr.Gallery(value=None, columns=1 if req.num_images == 1 else 2)
-        yield first
-        state = None
-        async for state, event in sess.run(req, chosen, {"fireworks": fk, "aiml": ak}, sec, cancel):
-            b = backends[event.backend]
-            if isinstance(event, BackendRun):
-                yield {
-                    c.col_md[b.id]: column_text(b, state, sec),
-                    c.col_gallery[b.id]: state.images.get(b.id) or None,
-                    c.history: sess.history.gallery(),
-                    c.score_table: sess.scoreboard.rows(),
-                    c.score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
-                }
-            else:
-                yield {c.col_md[b.id]: f"### {b.label}\n\n⏳ {event.message}"}
-        wall = time.perf_counter() - started
-        slowest = max((r.wall_s for r in state.runs.values()), default=0.0)
-        sheet, record = await asyncio.to_thread(export_run, state, chosen, sess.history.dir / "export", sec)
-        ok = sum(o.image is not None for r in state.runs.values() for o in r.outcomes)
-        asked = req.num_images * len(chosen)
-        sess.run_count += 1
-        yield {
-            c.summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image(s) · "
-            f"run wall time **{wall:.2f} s** "
-            f"(slowest backend {slowest:.2f} s)",
-            c.sheet_file: str(sheet),
-            c.json_file: str(record),
-            c.status: show_status(fk, ak),
-        }
-
-    async def on_cancel(sess: Session | None):
-        if sess is not None:
-            sess.cancel_all()
-
-    def on_same_size(same, r, w, h):
-        if not same:
-            return gr.Dropdown(choices=controls.RATIO_CHOICES), w, h
-        r2, nw, nh = controls.ratio_after_resize(w, h, True)
-        return gr.Dropdown(value=r2, choices=controls.RATIO_CHOICES[:-1]), nw, nh
-
-    def on_select(sess: Session, evt: gr.SelectData):
-        if sess is None:
-            raise gr.Error("The page is still loading.")
-        # Match by caption: a run may have added images since the gallery the user clicked was drawn.
-        entries = list(sess.history.entries)
-        shown = evt.value.get("caption") if isinstance(evt.value, dict) else None
-        entry = next((e for e in entries if e.caption == shown), None)
-        if entry is None:
-            if not 0 <= evt.index < len(entries):
-                raise gr.Error("That image is no longer in the history.")
-            entry = entries[evt.index]
-        sess.selected = entry.params
-        p = entry.params
-        backend = backends.get(p["backend"])
-        guidance_text = f"guidance {p['guidance_scale']}" if backend and backend.honours_guidance else "no guidance"
-        text = (
-            f"**{entry.caption}**\n\n"
-            f"Prompt: {p['prompt']}\n\n"
-            f"{backend.label if backend else p['backend']} · seed {p['seed']} · {p['width']}×{p['height']} "
-            f"(ratio {p['aspect_ratio']}) · {p['num_inference_steps']} steps · {guidance_text}"
-        )
-        return text, gr.DownloadButton(value=str(entry.path))
-
-    def on_reuse_seed(sess: Session | None):
-        if not sess or not sess.selected:
-            raise gr.Error("Select an image in the history first.")
-        return sess.selected["seed"]
-
-    def apply_params(p: dict, ticked_now: list[str] | None):
-        # Keep what is ticked and add the image's backend: its seed remakes the image only there.
-        keep = [b for b in order if b in (ticked_now or []) or b == p.get("backend")]
-        return (
-            p.get("prompt", ""),
-            keep or gr.skip(),
-            p.get("aspect_ratio") if p.get("aspect_ratio") in controls.RATIO_CHOICES else CUSTOM,
-            p.get("width", 1024),
-            p.get("height", 1024),
-            p.get("num_inference_steps", 4),
-            p.get("guidance_scale", 3.5),
-            p.get("seed", 0),
-            1,
-        )
-
-    def on_reuse_settings(sess: Session, ticked_now):
-        if not sess or not sess.selected:
-            raise gr.Error("Select an image in the history first.")
-        return apply_params(sess.selected, ticked_now)
-
-    def on_restore(path, ticked_now):
-        if not path:
-            return (gr.skip(),) * 9
-        params = read_params(path)
-        if not params:
-            gr.Warning("That PNG carries no playground settings.")
-            return (gr.skip(),) * 9
-        made_by = backends[params["backend"]].label if params.get("backend") in backends else "unknown backend"
-        gr.Info(f"Restored settings: {made_by} · seed {params.get('seed')}")
-        return apply_params(params, ticked_now)
-
-    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.num_images]
-    gen_inputs = [session, *form, c.same_size, c.fw_key, c.aiml_key]
     for trigger in (c.generate_btn.click, c.prompt.submit):
         trigger(
-            on_generate,
-            gen_inputs,
-            run_outputs + [c.status],
+            bind(on_generate),
+            [session, *form, c.same_size, c.fw_key, c.aiml_key, c.client_note],
+            run_outputs,
+            js=GENERATE_JS,
             api_visibility="private",
             concurrency_limit=16,
             concurrency_id="generate",
-            show_progress="minimal",
-        )
-    c.cancel_btn.click(on_cancel, [session], None, queue=False, api_visibility="private")
-    private = {"api_visibility": "private", "queue": False}
-    c.ratio.input(controls.size_for_ratio, [c.ratio, c.width, c.height], [c.width, c.height], **private)
-    for slider in (c.width, c.height):
-        slider.input(
-            controls.ratio_after_resize, [c.width, c.height, c.same_size], [c.ratio, c.width, c.height], **private
-        )
-    c.same_size.input(on_same_size, [c.same_size, c.ratio, c.width, c.height], [c.ratio, c.width, c.height], **private)
-    c.ticked.change(lambda s: gr.Slider(info=guidance_info(s)), [c.ticked], [c.guidance], **private)
+            show_progress="hidden",  # the columns show progress themselves
+        ).then(bind(on_run_end), [session], [c.generate_btn, c.cancel_btn, c.timer], **private)
+    c.cancel_btn.click(on_cancel, [session], None, **private)
+    c.timer.tick(bind(on_tick), [session], list(c.col_status.values()), show_progress="hidden", **private)
+
+    c.ratio.input(on_ratio, [c.ratio, c.width, c.height], [c.width, c.height], **private)
+    # One handler for both sliders, whose replies come back in order (always_last): a typed width
+    # and then a typed height can't overtake each other.
+    gr.on(
+        [c.width.change, c.height.change],
+        on_size_change,
+        [c.width, c.height, c.same_size],
+        [c.ratio, c.width, c.height],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        **private,
+    )
+    c.same_size.input(on_same_size, [c.same_size, c.width, c.height], [c.ratio, c.width, c.height], **private)
+    # Queued: a warning reaches the page only through the queue.
+    c.ticked.input(bind(on_ticked), [c.ticked, c.fw_key, c.aiml_key], [c.guidance], api_visibility="private")
     for key in (c.fw_key, c.aiml_key):
-        key.change(show_status, [c.fw_key, c.aiml_key], [c.status], **private)
-    c.history.select(on_select, [session], [c.details, c.download_btn], api_visibility="private")
+        key.change(bind(on_status), [c.fw_key, c.aiml_key], [c.status, c.nothing_ready], **private)
+
+    pick_outputs = [c.viewer, c.viewer_caption, c.details, c.download_btn]
+    for gallery in (*c.col_gallery.values(), c.history):
+        gallery.select(bind(on_pick), [session], pick_outputs, api_visibility="private")
+    for dropdown in (c.ab_a, c.ab_b):
+        dropdown.input(on_ab, [session, c.ab_a, c.ab_b], [c.ab_slider], api_visibility="private")
     c.reuse_seed_btn.click(on_reuse_seed, [session], [c.seed], api_visibility="private")
-    c.reuse_all_btn.click(on_reuse_settings, [session, c.ticked], form, api_visibility="private")
-    c.restore.upload(on_restore, [c.restore, c.ticked], form, api_visibility="private")
-    if "local" in backends:
-
-        def on_local_settings(precision, offload, fk, ak):
-            backends["local"].reconfigure(precision=precision, offload=offload)
-            return show_status(fk, ak)
-
+    c.reuse_all_btn.click(bind(on_reuse_settings), [session, c.ticked], form, api_visibility="private")
+    c.restore.upload(bind(on_restore), [c.restore, c.ticked], form, api_visibility="private")
+    if c.precision is not None and c.offload is not None:
         for control in (c.precision, c.offload):
             control.input(
-                on_local_settings, [c.precision, c.offload, c.fw_key, c.aiml_key], [c.status], api_visibility="private"
+                bind(on_local_settings),
+                [c.precision, c.offload, c.fw_key, c.aiml_key, c.ticked],
+                [c.precision, c.offload, c.status, c.nothing_ready, c.ticked, c.guidance],
+                api_visibility="private",
             )
-    return show_status
+    return ctx

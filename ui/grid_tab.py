@@ -1,4 +1,4 @@
-"""The page's X/Y grid: two axes typed as text, every other setting from the form.
+"""The page's X/Y grid panel: two axes typed as text, every other setting from the form (wired in grid_events).
 
 Each cell goes to the visitor's history (with its own parameters) and scoreboard; the grid
 itself is one labelled PNG, with a text table of the same labels beside it.
@@ -6,20 +6,12 @@ itself is one labelled PNG, with a text table of the same labels beside it.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 import gradio as gr
-import pandas as pd
 
-from backends import Backend, InvalidRequest
 from backends.grid import AXES, MAX_CELLS
-from ui import controls
-from ui.grid_run import GridResult, make_grid, plan_grid
-from ui.session import Session
+from ui.grid_run import GridResult
 
 NO_AXIS = "(none)"
 AXIS_CHOICES = [(title, name) for name, title in AXES.items()]
@@ -49,15 +41,22 @@ def summary_markdown(result: GridResult, wall_s: float) -> str:
     return "\n".join(lines)
 
 
-def build_grid_tab(
-    page: SimpleNamespace,
-    session: gr.State,
-    backends: Mapping[str, Backend],
-    secrets: Sequence[str],
-    max_cells: int = MAX_CELLS,
-) -> SimpleNamespace:
-    """Create the grid's accordion where it is called, and wire it to the page's form and history."""
-    c = page
+@dataclass
+class GridPanel:
+    """The grid's own components (the form's values come from the page)."""
+
+    x_axis: gr.Dropdown
+    x_values: gr.Textbox
+    y_axis: gr.Dropdown
+    y_values: gr.Textbox
+    button: gr.Button
+    summary: gr.Markdown
+    image: gr.Image
+    record: gr.File
+
+
+def build_grid_panel(max_cells: int = MAX_CELLS) -> GridPanel:
+    """Create the grid's accordion where it is called (ui/layout.py puts it in the results pane)."""
     with gr.Accordion("X/Y grid", open=False, elem_id="grid-panel"):
         gr.Markdown(
             f"Vary one or two settings; everything else comes from the form. Values are comma-separated; seed and "
@@ -72,68 +71,14 @@ def build_grid_tab(
                 [(NO_AXIS, ""), *AXIS_CHOICES], value="backend", label="Y axis (rows)", elem_id="grid-y-axis"
             )
             y_values = gr.Textbox(label="Y values", placeholder="fireworks, aiml", elem_id="grid-y-values")
-        grid_btn = gr.Button("Make grid", variant="primary", elem_id="grid-btn")
-        grid_summary = gr.Markdown(elem_id="grid-summary")
+        button = gr.Button("Make grid", variant="primary", elem_id="grid-btn")
+        summary = gr.Markdown(elem_id="grid-summary")
         # Hidden until the first grid: empty image and file boxes only take room.
-        grid_image = gr.Image(
+        image = gr.Image(
             label="Grid", type="filepath", format="png", elem_id="grid-image", interactive=False, visible=False
         )
-        grid_json = gr.File(label="Grid record (JSON)", elem_id="grid-json", visible=False)
-
-    async def on_grid(sess: Session, xa, xv, ya, yv, text, selected, ratio, w, h, steps, guid, seed, same, fk, ak):
-        unchanged = {grid_summary: gr.skip()}
-        if sess is None:
-            gr.Warning("The page is still loading; try again in a moment.")
-            yield unchanged
-            return
-        try:
-            request = controls.build_request(text, ratio, w, h, steps, guid, seed, 1, same)
-            plan = plan_grid(request, list(selected or []), backends, xa, xv, ya, yv, max_cells)
-        except InvalidRequest as err:
-            gr.Warning(f"Nothing was sent: {err}.")
-            yield unchanged
-            return
-        sec = [*secrets, (fk or "").strip(), (ak or "").strip()]
-        cancel = sess.start_run()
-        started = time.perf_counter()
-        yield {grid_summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}
-        try:
-            result = await make_grid(
-                plan,
-                backends,
-                sess.history.dir / "grid",
-                sec,
-                keys={"fireworks": fk, "aiml": ak},
-                history=sess.history,
-                cancel=cancel,
-            )
-        finally:
-            sess.active.discard(cancel)
-        for run in result.runs:
-            sess.scoreboard.record(run)
-        record_path = result.sheet.with_suffix(".json")
-        await asyncio.to_thread(record_path.write_text, json.dumps({"grid": result.records}, indent=2))
-        yield {
-            grid_summary: summary_markdown(result, time.perf_counter() - started),
-            grid_image: gr.Image(value=str(result.sheet), visible=True),
-            grid_json: gr.File(value=str(record_path), visible=True),
-            c.results: gr.Column(visible=True),
-            c.history: sess.history.gallery(),
-            c.score_table: sess.scoreboard.rows(),
-            c.score_plot: pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
-        }
-
-    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.same_size]
-    grid_btn.click(
-        on_grid,
-        [session, x_axis, x_values, y_axis, y_values, *form, c.fw_key, c.aiml_key],
-        [grid_summary, grid_image, grid_json, c.results, c.history, c.score_table, c.score_plot],
-        api_visibility="private",
-        concurrency_limit=16,
-        concurrency_id="generate",
-        show_progress="minimal",
-    )
-    return SimpleNamespace(x_axis=x_axis, x_values=x_values, y_axis=y_axis, y_values=y_values, grid_image=grid_image)
+        record = gr.File(label="Grid record (JSON)", elem_id="grid-json", visible=False)
+    return GridPanel(x_axis, x_values, y_axis, y_values, button, summary, image, record)
 
 
-__all__ = ["build_grid_tab", "summary_markdown"]
+__all__ = ["AXIS_CHOICES", "GridPanel", "build_grid_panel", "summary_markdown"]

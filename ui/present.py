@@ -9,11 +9,21 @@ from backends.cost import BILLED, Cost, run_cost
 from ui.messages import error_message, redact
 
 
+def plural(n: int, word: str) -> str:
+    """`1 step`, `4 steps`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def caption(label: str, outcome: ImageOutcome, steps: int, cost: str | None = None) -> str:
     """`<backend> · seed <n> · <W>×<H> · <steps> steps · <latency> s[ · <cost>]`, with the size actually returned."""
+    return f"{label} · {short_caption(outcome, steps)}" + (f" · {cost}" if cost else "")
+
+
+def short_caption(outcome: ImageOutcome, steps: int) -> str:
+    """The caption without the backend, for a backend's own column: `seed <n> · <W>×<H> · ...`."""
     w, h = outcome.image.size if outcome.image else (0, 0)
     latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else "–"
-    return f"{label} · seed {outcome.seed} · {w}×{h} · {steps} steps · {latency}" + (f" · {cost}" if cost else "")
+    return f"seed {outcome.seed} · {w}×{h} · {plural(steps, 'step')} · {latency}"
 
 
 def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[str | None]) -> str | None:
@@ -30,9 +40,9 @@ def returned_sizes(run: BackendRun) -> str:
 def column_markdown(
     backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]
 ) -> str:
-    """A comparison column's text: outcome, times, seeds and what the backend actually received."""
+    """A comparison column's text (under its heading): outcome, times, seeds, what the backend received."""
     ok = [o for o in run.outcomes if o.image]
-    lines = [f"### {backend.label}"]
+    lines = []
     if ok:
         lines.append(f"**{len(ok)}/{len(run.outcomes)} image(s)** · wall **{run.wall_s:.2f} s**")
     else:
@@ -46,7 +56,7 @@ def column_markdown(
         notes[0] = f"{notes[0]} → {returned_sizes(run)} returned"
     lines.append("What it received:\n" + "\n".join(f"- {n}" for n in notes))
     errors = sorted({m for o in run.outcomes if (m := outcome_message(backend, o, secrets))})
-    lines += [f"⚠️ {m}" for m in errors]
+    lines += [f"**Problem:** {m}" for m in errors]
     return "\n\n".join(lines)
 
 

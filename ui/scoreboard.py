@@ -11,6 +11,10 @@ from backends import BackendRun
 from backends.cost import CostTally
 
 COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s", "Cost/image", "Cost total"]
+LEGEND = (
+    "Runs counts runs; OK, Failed and Filtered count images; Median and p95 are seconds per image; "
+    "costs are estimates (USD on hosted APIs, GPU-seconds locally)."
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -26,7 +30,7 @@ class BackendStats:
     ok: int = 0
     failed: int = 0
     filtered: int = 0
-    latencies: list[float] = field(default_factory=list)  # wall time of runs that returned an image
+    latencies: list[float] = field(default_factory=list)  # seconds per image, for images that arrived
     cost: CostTally = field(default_factory=CostTally)  # estimated: USD hosted, GPU-seconds local
 
 
@@ -41,12 +45,12 @@ class Scoreboard:
         for outcome in run.outcomes:
             if outcome.status == "ok":
                 s.ok += 1
+                # Each image's own call; a run of 4 images is not "4x slower" per image.
+                s.latencies.append(outcome.latency_s if outcome.latency_s is not None else run.wall_s)
             elif outcome.status == "filtered":
                 s.filtered += 1
             else:
                 s.failed += 1
-        if any(o.status == "ok" for o in run.outcomes):
-            s.latencies.append(run.wall_s)
         s.cost.add(run)
 
     def rows(self) -> list[list]:
@@ -58,7 +62,12 @@ class Scoreboard:
         return rows
 
     def plot_rows(self) -> list[dict]:
-        """Median latency per backend, for the bar plot (p95 is in the table)."""
+        """Median seconds per image per backend, for the bar plot (p95 is in the table)."""
         return [
             {"backend": s.label, "median_s": statistics.median(s.latencies)} for s in self.stats.values() if s.latencies
         ]
+
+    def plot_top(self) -> float:
+        """The plot's y limit: above the tallest bar, so no bar runs off the chart."""
+        tallest = max((r["median_s"] for r in self.plot_rows()), default=0.0)
+        return round(max(1.0, tallest * 1.2), 1)

@@ -13,8 +13,8 @@ from pathlib import Path
 from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
 from backends.cost import run_cost
 from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
-from ui.history import History
-from ui.present import caption, column_markdown, image_params, outcome_message, records
+from ui.history import History, HistoryEntry
+from ui.present import caption, column_markdown, image_params, outcome_message, records, short_caption
 from ui.scoreboard import Scoreboard
 
 
@@ -23,10 +23,16 @@ class RunState:
     """What the page shows about the run in progress."""
 
     request: GenerationRequest
+    backends: list[str] = field(default_factory=list)  # the ids that run
     started: float = field(default_factory=time.perf_counter)
     runs: dict[str, BackendRun] = field(default_factory=dict)
-    images: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    images: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # backend -> (path, short caption)
+    entries: dict[str, list[HistoryEntry]] = field(default_factory=dict)  # backend -> this run's images
+    progress: dict[str, Progress] = field(default_factory=dict)  # backend -> its latest report
     records: list[dict] = field(default_factory=list)
+
+    def all_entries(self) -> list[HistoryEntry]:
+        return [e for entries in self.entries.values() for e in entries]
 
 
 class Session:
@@ -38,6 +44,7 @@ class Session:
         self.active: set[threading.Event] = set()  # one per run in progress; Cancel sets them all
         self.selected: dict | None = None
         self.run_count = 0
+        self.current: RunState | None = None  # the latest run, shown by the columns and the timer
 
     def start_run(self) -> threading.Event:
         """A cancel flag for a new run, registered before anything is sent, so no Cancel is lost."""
@@ -63,7 +70,8 @@ class Session:
     ) -> AsyncIterator[tuple[RunState, Progress | BackendRun]]:
         """Run ``request`` (seed fixed) on ``backends``; yield the state after every event."""
         cancel = cancel or self.start_run()
-        state = RunState(request)
+        state = RunState(request, [b.id for b in backends])
+        self.current = state
         contexts = {b.id: RunContext(api_key=keys.get(b.id) or None) for b in backends}
         by_id = {b.id: b for b in backends}
         try:
@@ -72,7 +80,7 @@ class Session:
                     backend = by_id[event.backend]
                     state.runs[event.backend] = event
                     self.scoreboard.record(event)
-                    shown = []
+                    shown, entries = [], []
                     each, _ = run_cost(event, request.num_inference_steps)
                     for outcome in event.outcomes:
                         if outcome.image is None:
@@ -81,9 +89,13 @@ class Session:
                         params = image_params(backend, request, outcome)
                         # PNG encoding takes ~0.4 s per megapixel: keep it off the event loop.
                         entry = await asyncio.to_thread(self.history.add, outcome.image, text, params)
-                        shown.append((str(entry.path), text))
+                        shown.append((str(entry.path), short_caption(outcome, request.num_inference_steps)))
+                        entries.append(entry)
                     state.images[event.backend] = shown
+                    state.entries[event.backend] = entries
                     state.records += records(backend, request, event, secrets)
+                else:
+                    state.progress[event.backend] = event
                 yield state, event
         finally:
             self.active.discard(cancel)
@@ -103,8 +115,15 @@ def cost_line(run: BackendRun, request: GenerationRequest) -> str:
 def export_run(
     state: RunState, backends: Sequence[Backend], out_dir: Path, secrets: Sequence[str | None]
 ) -> tuple[Path, Path]:
-    """Write the comparison's contact sheet (PNG) and record (JSON); return their paths."""
+    """Write the comparison's contact sheet (PNG) and record (JSON); return their paths.
+
+    Named after the run (seed and time), so downloads don't overwrite each other; the previous
+    run's files are deleted here, as they leave the page (Gradio serves its own copies).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("comparison-*"):
+        old.unlink(missing_ok=True)
+    stem = f"comparison-seed{state.request.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     tiles = []
     for backend in backends:
         run = state.runs.get(backend.id)
@@ -120,7 +139,7 @@ def export_run(
             message = next((outcome_message(backend, o, secrets) for o in run.outcomes if o.error), None)
             label = f"{run.label} · seed {run.outcomes[0].seed} · failed · {run.wall_s:.2f} s"
             tiles.append(Tile(label, None, message))
-    sheet_path = out_dir / "comparison.png"
+    sheet_path = out_dir / f"{stem}.png"
     sheet = contact_sheet(state.request.prompt, tiles)
     sheet.save(sheet_path, format="PNG", pnginfo=sheet_pnginfo(state.request.prompt, tiles))
     record = {
@@ -140,6 +159,6 @@ def export_run(
         ],
         "images": state.records,
     }
-    json_path = out_dir / "comparison.json"
+    json_path = out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(record, indent=2))
     return sheet_path, json_path

@@ -5,28 +5,89 @@ from __future__ import annotations
 import gradio as gr
 
 CSS = """
-.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
-.dot.ready { background: #16a34a; } .dot.off { background: #9ca3af; }
-#run-summary p { margin: 0; }
-.backend-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
-.backend-col .prose h3 { margin: 0 0 4px 0; }
-/* A lone comparison image: whole and letterboxed, however wide the column is (not a square crop). */
-[id^=colgal-] .grid-container[style*="--grid-cols: 1;"] .thumbnail-item {
-  aspect-ratio: auto !important; height: 330px;
+/* Hint text at WCAG AA: #4b5563 on the Soft theme's #f9fafb is 7.2:1 (the theme's #9ca3af was ~2.5:1). */
+:root, .gradio-container {
+  --block-info-text-color: #4b5563 !important; --body-text-color-subdued: #4b5563 !important;
 }
-[id^=colgal-] .thumbnail-item img { object-fit: contain !important; width: 100%; height: 100%; }
+.dark, .dark .gradio-container {
+  --block-info-text-color: #d1d5db !important; --body-text-color-subdued: #d1d5db !important;
+}
+/* A focus ring you can see on every control. */
+.gradio-container :is(button, input, textarea, select, a, [tabindex]):focus-visible {
+  outline: 3px solid #1d4ed8 !important; outline-offset: 2px !important;
+}
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
+.dot.ready { background: #16a34a; } .dot.off { background: #6b7280; }
+#run-summary p { margin: 0; }
+#viewer-caption p { margin: 0; font-size: 0.95rem; overflow-wrap: anywhere; }
+.backend-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
+.backend-col h3 { margin: 0 0 2px 0; font-size: 1.05rem; }
+.col-state { font-size: 0.9rem; color: #374151; }
+.col-state.done { color: #166534; } .col-state.failed, .col-state.off { color: #991b1b; }
+.stepbar { height: 8px; background: #e5e7eb; border-radius: 4px; margin-top: 4px; overflow: hidden; }
+.stepbar span { display: block; height: 100%; background: #2563eb; }
+/* Captions in full (the seed tag is the point), wrapped under each thumbnail instead of cut off. */
+.colgal .caption-label, #history .caption-label {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  position: static !important; max-width: none !important; font-size: 0.8rem;
+}
+.colgal .thumbnail-item, #history .thumbnail-item { height: auto !important; aspect-ratio: auto !important; }
+.colgal .thumbnail-item img, #history .thumbnail-item img { object-fit: contain !important; max-height: 260px; }
+/* The scoreboard's cells wrap between words only: on a phone its nine columns scroll sideways instead of
+   breaking "Filtered" letter by letter. */
+#scoreboard .wrap, #scoreboard span { word-break: keep-all !important; overflow-wrap: normal !important; }
+@media (max-width: 640px) {
+  #viewer { height: auto !important; }
+  #viewer img { max-height: 62vh; }
+}
 """
+
 HEAD = """
 <script>
-document.addEventListener('keydown', (e) => {
-  if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
-    e.preventDefault();
-    document.querySelector('#generate-btn')?.click();
-  } else if (e.key === 'Escape' && !e.target.closest?.('.gallery, [id^=colgal-], #history')) {
-    // Esc also closes image previews: only cancel when it isn't aimed at a gallery.
-    document.querySelector('#cancel-btn')?.click();
+(() => {
+  // Esc cancels a run only when it isn't meant for something else: a text field, an open list, a preview.
+  const textLike = (el) => !!el && (el.isContentEditable || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' ||
+    (el.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'range', 'file', 'submit'].includes(el.type)));
+  const listOpen = () => [...document.querySelectorAll('[role=listbox]')].some((u) => u.offsetParent !== null);
+  document.addEventListener('keydown', (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+      e.preventDefault();
+      document.querySelector('#generate-btn')?.click();
+    } else if (e.key === 'Escape') {
+      if (textLike(e.target) || listOpen() || document.fullscreenElement) return;
+      if (e.target.closest?.('.gallery, .preview, .colgal, #history, #viewer, #ab-slider')) return;
+      const cancel = document.querySelector('#cancel-btn');
+      if (cancel && !cancel.disabled) cancel.click();
+    }
+  }, true);  // capture: decide before a list closes itself on the same key
+
+  // A slider's number box clamps a typed value when it loses focus. Remember what was typed, so the
+  // run it would start says so instead of sending the clamped value unseen (see events.GENERATE_JS).
+  window.__fluxClamped = window.__fluxClamped || [];
+  document.addEventListener('blur', (e) => {
+    const el = e.target;
+    if (!(el instanceof HTMLInputElement) || el.type !== 'number') return;
+    const block = el.closest('.block');
+    if (!block || !block.querySelector('input[type=range]')) return;
+    const label = (block.querySelector('label')?.textContent || block.id || 'A value').trim().split('\\n')[0];
+    window.__fluxClamped = window.__fluxClamped.filter((n) => n.label !== label);
+    const v = parseFloat(el.value), lo = parseFloat(el.min), hi = parseFloat(el.max);
+    if ([v, lo, hi].some(Number.isNaN) || (v >= lo && v <= hi)) return;
+    const now = String(Math.min(Math.max(v, lo), hi));
+    window.__fluxClamped.push({label, value: el.value, min: el.min, max: el.max, now});
+  }, true);
+
+  // On a phone the settings start folded, so the prompt, Generate and the results are close together.
+  // (Retried: a click before the page has hydrated does nothing; stops once folded, or after 15 s.)
+  if (window.innerWidth < 640) {
+    let tries = 0;
+    const fold = setInterval(() => {
+      const button = document.querySelector('#settings .label-wrap');
+      if (++tries > 75 || (button && !button.classList.contains('open'))) return clearInterval(fold);
+      button?.click();
+    }, 200);
   }
-});
+})();
 </script>
 """
 # Uploads: the only one is the restore PNG, a few MB at most; bigger ones are refused before

@@ -1,0 +1,112 @@
+"""What the grid panel does: run the cells of a grid from the page's form, within the visitor's rate limit.
+
+Each cell goes to the visitor's history (with its own parameters) and scoreboard; the grid itself is one
+labelled PNG, with a text table of the same labels beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping
+
+import gradio as gr
+import pandas as pd
+
+from backends import Backend, InvalidRequest
+from backends.grid import MAX_CELLS
+from ui import controls
+from ui.events import Context, over_limit
+from ui.grid_run import GridPlan, make_grid, plan_grid
+from ui.grid_tab import summary_markdown
+from ui.session import Session
+
+
+def grid_server_images(plan: GridPlan, backends: Mapping[str, Backend], keys: Mapping[str, str]) -> int:
+    """Cells that spend the server's keys (a pasted key or the local GPU spends none)."""
+    spends = [backends.get(cell.backend) for cell in plan.cells]
+    return sum(1 for b in spends if b is not None and b.key_env and not (keys.get(b.id) or "").strip())
+
+
+def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> None:
+    """Wire the page's grid panel to the form, the history, the scoreboard and the rate limit."""
+    c, g, backends = ctx.page, ctx.page.grid, ctx.backends
+
+    async def on_grid(
+        sess: Session | None,
+        xa,
+        xv,
+        ya,
+        yv,
+        text,
+        selected,
+        ratio,
+        w,
+        h,
+        steps,
+        guid,
+        seed,
+        same,
+        fk,
+        ak,
+        request: gr.Request = None,
+    ):
+        unchanged = {g.summary: gr.skip()}
+        if sess is None:
+            gr.Warning("The page is still loading; try again in a moment.")
+            yield unchanged
+            return
+        if sess.active:
+            gr.Warning("A run is still going: wait for it to finish, or press Cancel.")
+            yield unchanged
+            return
+        keys = {"fireworks": fk, "aiml": ak}
+        try:
+            req = controls.build_request(text, ratio, w, h, steps, guid, seed, 1, same)
+            plan = plan_grid(req, list(selected or []), backends, xa, xv, ya, yv, max_cells)
+        except InvalidRequest as err:
+            gr.Warning(f"Nothing was sent: {err}.")
+            yield unchanged
+            return
+        if refused := over_limit(ctx, request, grid_server_images(plan, backends, keys), "this grid"):
+            gr.Warning(refused)
+            yield unchanged
+            return
+        sec = ctx.session_secrets(fk, ak)
+        cancel = sess.start_run()
+        started = time.perf_counter()
+        yield {g.summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}
+        try:
+            result = await make_grid(
+                plan, backends, sess.history.dir / "grid", sec, keys=keys, history=sess.history, cancel=cancel
+            )
+        finally:
+            sess.active.discard(cancel)
+        for run in result.runs:
+            sess.scoreboard.record(run)
+        record_path = result.sheet.with_suffix(".json")
+        await asyncio.to_thread(record_path.write_text, json.dumps({"grid": result.records}, indent=2))
+        yield {
+            g.summary: summary_markdown(result, time.perf_counter() - started),
+            g.image: gr.Image(value=str(result.sheet), visible=True),
+            g.record: gr.File(value=str(record_path), visible=True),
+            c.results: gr.Column(visible=True),
+            c.history: sess.history.gallery(),
+            c.score_table: sess.scoreboard.rows(),
+            c.score_plot: gr.BarPlot(
+                pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
+                y_lim=[0, sess.scoreboard.plot_top()],
+            ),
+        }
+
+    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.same_size]
+    g.button.click(
+        on_grid,
+        [session, g.x_axis, g.x_values, g.y_axis, g.y_values, *form, c.fw_key, c.aiml_key],
+        [g.summary, g.image, g.record, c.results, c.history, c.score_table, c.score_plot],
+        api_visibility="private",
+        concurrency_limit=16,
+        concurrency_id="generate",
+        show_progress="minimal",
+    )
