@@ -360,12 +360,12 @@ def run_tests(args: tuple[str, ...], timeout_s: float) -> tuple[str, str]:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        return "timeout", out.decode(errors="replace")[-3000:]
+        return "timeout", out.decode(errors="replace")[-6000:]
     except BaseException:  # Ctrl-C: stop our pytest too, then let the caller restore the file
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
-    tail = out.decode(errors="replace")[-3000:]
+    tail = out.decode(errors="replace")[-6000:]
     # pytest: 0 all passed, 1 some failed; 2-5 interrupted, internal, usage, no tests collected.
     return {0: "passed", 1: "failed"}.get(proc.returncode, "error"), tail
 

@@ -125,20 +125,23 @@ def test_the_pages_grid_with_nothing_ticked_says_to_tick_one_and_sends_nothing(f
 # --- 5. a grid spends one image of the allowance per cell -----------------------------------------
 def test_a_16_cell_grid_on_one_backend_spends_16_images_of_the_allowance(fireworks, aiml, tiny_model):
     running = launch(app_settings(fireworks, aiml, tiny_model), PageOptions(rate_limit_per_min=20))
+    form = {"prompt": "a fox", "grid-x-axis": "seed", "grid-y-axis": "", "backends": ["fireworks"], **SMALL}
+
+    async def three_grids() -> list[tuple[list[str], int]]:  # one event loop, as in the app
+        seen = []
+        for values in ("1-16", "21-25", "21-24"):
+            said = await press_make_grid(running.demo, **form, **{"grid-x-values": values})
+            seen.append((said, len(fireworks.requests)))
+        return seen
+
     try:
-        form = {"prompt": "a fox", "grid-x-axis": "seed", "grid-y-axis": "", "backends": ["fireworks"], **SMALL}
-        said = asyncio.run(press_make_grid(running.demo, **form, **{"grid-x-values": "1-16"}))
-        assert not any("Nothing was sent" in s for s in said), said
-        assert len(fireworks.requests) == 16
-        # 16 of 20 are spent: 5 more cells do not fit in this minute, 4 do.
-        said = asyncio.run(press_make_grid(running.demo, **form, **{"grid-x-values": "21-25"}))
-        assert any("Nothing was sent" in s and "try again in" in s for s in said), said
-        assert len(fireworks.requests) == 16
-        said = asyncio.run(press_make_grid(running.demo, **form, **{"grid-x-values": "21-24"}))
-        assert not any("Nothing was sent" in s for s in said), said
-        assert len(fireworks.requests) == 20
+        first, second, third = asyncio.run(three_grids())
     finally:
         running.demo.close()
+    assert not any("Nothing was sent" in s for s in first[0]) and first[1] == 16, first
+    # 16 of 20 are spent: 5 more cells do not fit in this minute, 4 do.
+    assert any("Nothing was sent" in s and "try again in" in s for s in second[0]) and second[1] == 16, second
+    assert not any("Nothing was sent" in s for s in third[0]) and third[1] == 20, third
 
 
 # --- 4. a failed cell is not billed on the grid image ----------------------------------------------
