@@ -169,7 +169,8 @@ def plan_cells(
         raise ValueError("fix the seed with base.with_seed() first, so every cell shares it")
     on_axis = "backend" in (x.name, y.name if y else None)
     if not on_axis and len(backends) != 1:
-        raise GridError("several backends are chosen: make backend an axis, or choose one backend")
+        chosen = "several backends are chosen" if backends else "no backend is chosen"
+        raise GridError(f"{chosen}: make backend an axis, or choose one backend")
     base = dataclasses.replace(base, num_images=1)
     cells = []
     for row in range(len(y.values) if y else 1):

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+SLOW = 120_000  # ms: a bound on waits for a state, long enough for a loaded machine
 
 
 def new_page(browser, viewport):
@@ -175,13 +176,21 @@ def test_a_clamped_value_is_shown_then_sent_as_shown_and_the_ratio_follows(deskt
     open_app(desktop, app.url)
     tick(desktop, "Fireworks")
     desktop.locator("#height input[type=number]").fill("5000")
-    generate(desktop, "clamped")
-    expect(toasts(desktop)).to_have_count(1)
+
+    def size_reply_for_the_clamped_value(response) -> bool:
+        sent = response.request.post_data or ""
+        return response.url.endswith("/gradio_api/run/predict") and "1536" in sent and "5000" not in sent
+
+    # Leaving the box clamps it, and the size handler answers with the ratio for 1024×1536: wait for
+    # that reply (not for a time) before reading the ratio it set.
+    with desktop.expect_response(size_reply_for_the_clamped_value, timeout=SLOW):
+        generate(desktop, "clamped")
+    expect(toasts(desktop)).to_have_count(1, timeout=SLOW)
     expect(desktop.locator("#height input[type=number]")).to_have_value("1536")
-    expect(desktop.locator("#ratio input")).to_have_value("Custom")  # 1024×1536 is no preset
+    expect(desktop.locator("#ratio input")).to_have_value("Custom", timeout=SLOW)  # 1024×1536 is no preset
     assert hosted_requests(fireworks) == 0
     desktop.click("#generate-btn")  # now the shown value is what goes
-    wait_done(desktop)
+    wait_done(desktop, timeout=SLOW)
     assert fireworks.requests[-1]["body"]["aspect_ratio"] == "2:3"
 
 

@@ -1,0 +1,446 @@
+"""Break one README promise at a time with a one-line change and check that a test notices.
+
+Each entry below is a promise from the README, the file and the exact snippet that keeps it, a
+replacement that breaks it, and the tests that should then fail. For each one this script applies the
+change, runs those tests (``pytest -x -q``, with a timeout), reports caught or NOT caught, and always puts
+the file back, on Ctrl-C too. A snippet that is no longer in its file (the code moved) is reported as
+stale, never guessed at. It refuses to touch a file with uncommitted changes.
+
+    python scripts/mutate.py                 # every promise; exits 1 if any is not caught (or stale)
+    python scripts/mutate.py grid-cell-cap   # one or more by name
+    python scripts/mutate.py --list          # names and promises
+    python scripts/mutate.py --baseline ...  # also run the tests unmutated first: they must pass
+
+Add an entry whenever the README gains a promise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    promise: str  # what the README says, in short
+    file: str  # relative to the repository root
+    original: str  # exact text, found exactly once in the file
+    replacement: str
+    tests: tuple[str, ...]  # pytest arguments: node ids, files, or "-k", "expr"
+    pending: str = ""  # why it is skipped for now (e.g. its tests are on another branch)
+
+
+G = "tests/test_guards.py"
+MUTATIONS: list[Mutation] = [
+    # --- issue 20's eight ---------------------------------------------------------------------------
+    Mutation(
+        "grid-cell-cap",
+        "A grid of more than GRID_MAX_CELLS cells is refused; exactly the limit runs",
+        "backends/grid.py",
+        "if count > max_cells:",
+        "if count > max_cells + 1:",
+        (f"{G}::test_a_grid_of_exactly_the_cell_limit_runs_and_one_more_is_refused",),
+    ),
+    Mutation(
+        "grid-max-cells-env",
+        "GRID_MAX_CELLS from the environment sets the grid limit of `python app.py`",
+        "app.py",
+        "options=options, grid_max_cells=settings.grid_max_cells)",
+        "options=options)",
+        (f"{G}::test_python_app_py_takes_its_grid_limit_from_grid_max_cells",),
+    ),
+    Mutation(
+        "grid-one-backend",
+        "Without a backend axis exactly one backend must be ticked",
+        "backends/grid.py",
+        "if not on_axis and len(backends) != 1:",
+        "if not on_axis and len(backends) > 1:",
+        (G, "-k", "no_backend_axis_and_no_backend or nothing_ticked"),
+    ),
+    Mutation(
+        "grid-failed-not-billed",
+        "Failed grid cells are captioned 'not billed' on the grid image",
+        "ui/grid_run.py",
+        'cost = per_image.text() if outcome.status in BILLED else "not billed"',
+        "cost = per_image.text()",
+        (f"{G}::test_a_failed_cells_caption_on_the_grid_image_says_not_billed",),
+    ),
+    Mutation(
+        "grid-allowance-per-cell",
+        "RATE_LIMIT_PER_MIN counts images: a 16-cell grid on one backend spends 16",
+        "ui/grid_events.py",
+        "spends = [backends.get(cell.backend) for cell in plan.cells]",
+        "spends = [backends.get(b) for b in {cell.backend for cell in plan.cells}]",
+        (f"{G}::test_a_16_cell_grid_on_one_backend_spends_16_images_of_the_allowance",),
+    ),
+    Mutation(
+        "launch-settings-env",
+        "`python app.py` takes MAX_UPLOAD_MB and APP_AUTH from the environment",
+        "app.py",
+        "options = launch_options(auth=args.auth)",
+        "options = launch_options({}, auth=args.auth)",
+        (G, "-k", "login_from_app_auth or upload_cap_from_max_upload_mb"),
+    ),
+    Mutation(
+        "error-body-cap",
+        "Error replies are read up to 256 KB, no further",
+        "backends/http.py",
+        "MAX_ERROR_BYTES = 256 * 1024  #",
+        "MAX_ERROR_BYTES = 256 * 1024 * 1024  #",
+        (f"{G}::test_a_5_mb_error_body_is_read_only_up_to_its_cap",),
+    ),
+    Mutation(
+        "auto-offload-1024",
+        "Auto offload plans for the loading request, at least 1024², 1 image",
+        "backends/local/loader.py",
+        "if width * height < 1024 * 1024:",
+        "if width * height < 512 * 512:",
+        ("tests/test_memory.py", "tests/test_fp8_paths.py", "-k", "plan or offload"),
+        pending="covered by issue 14's tests (backends/local), enable after merge",
+    ),
+    # --- the local code, from the same review (tests come with issue 14) ------------------------
+    Mutation(
+        "quantize-on-device",
+        "FP8 matmul weights are quantized on the execution device, one block at a time",
+        "backends/local/loader.py",
+        "quantize_transformer_fp8(pipe.transformer, device, home,",
+        'quantize_transformer_fp8(pipe.transformer, "cpu", home,',
+        ("tests/test_fp8_paths.py",),
+        pending="covered by issue 14's tests (backends/local), enable after merge",
+    ),
+    Mutation(
+        "model-offload-device",
+        "Model offload executes on the chosen device, not the CPU",
+        "backends/local/loader.py",
+        "pipe.enable_model_cpu_offload(device=device)",
+        'pipe.enable_model_cpu_offload(device="cpu")',
+        ("tests/test_fp8_paths.py",),
+        pending="covered by issue 14's tests (backends/local), enable after merge",
+    ),
+    Mutation(
+        "aot-token-bound",
+        "AoT-compiled blocks serve every size up to 1536² (9216 image tokens)",
+        "backends/local/aot.py",
+        "MIN_TOKENS, MAX_TOKENS = 16, 9216",
+        "MIN_TOKENS, MAX_TOKENS = 16, 1024",
+        ("tests/test_aot.py",),
+        pending="covered by issue 14's tests (backends/local), enable after merge",
+    ),
+    Mutation(
+        "row-wise-scales",
+        "fp8-matmul uses torchao dynamic float8 with row-wise scales",
+        "backends/local/fp8.py",
+        "FqnToConfig, PerRow, quantize_",
+        "FqnToConfig, PerTensor as PerRow, quantize_",
+        ("tests/test_fp8_paths.py",),
+        pending="covered by issue 14's tests (backends/local), enable after merge",
+    ),
+    # --- requests ---------------------------------------------------------------------------------
+    Mutation(
+        "seed-range",
+        "A seed outside 0–2147483647 is refused and nothing is sent",
+        "backends/types.py",
+        "MAX_SEED = 2**31 - 1",
+        "MAX_SEED = 2**32 - 1",
+        ("tests/test_translations.py", "-k", "bad_requests_say_what_is_wrong"),
+    ),
+    Mutation(
+        "steps-range",
+        "Steps are 1–12",
+        "backends/types.py",
+        "MIN_STEPS, MAX_STEPS = 1, 12",
+        "MIN_STEPS, MAX_STEPS = 1, 20",
+        ("tests/test_translations.py", "-k", "bad_requests_say_what_is_wrong"),
+    ),
+    Mutation(
+        "size-grid",
+        "A size off the 32-pixel grid is refused",
+        "backends/types.py",
+        "elif not MIN_SIDE <= v <= MAX_SIDE or v % SIDE_STEP:",
+        "elif not MIN_SIDE <= v <= MAX_SIDE or v % 8:",
+        ("tests/test_translations.py", "-k", "bad_requests_say_what_is_wrong"),
+    ),
+    Mutation(
+        "images-per-backend",
+        "At most 4 images per backend",
+        "backends/types.py",
+        "MAX_IMAGES = 4",
+        "MAX_IMAGES = 5",
+        ("tests/test_translations.py", "-k", "bad_requests_say_what_is_wrong"),
+    ),
+    Mutation(
+        "seed-zero-room",
+        "Seed 0 draws one seed in [1, 2³¹−1] that leaves room for seed + i",
+        "backends/types.py",
+        "rng.randint(1, MAX_SEED - (self.num_images - 1))",
+        "rng.randint(1, MAX_SEED)",
+        ("tests/test_translations.py::test_seed_zero_draws_one_seed_that_leaves_room_for_every_image",),
+    ),
+    Mutation(
+        "seed-plus-i",
+        "Image i of a run uses seed + i",
+        "backends/types.py",
+        "return self.seed + index",
+        "return self.seed",
+        ("tests/test_translations.py", "-k", "seed_plus_index or its_own_seed"),
+    ),
+    Mutation(
+        "aiml-no-guidance",
+        "The AI/ML API has no guidance parameter: none is sent",
+        "backends/aiml.py",
+        '"num_images": 1,',
+        '"num_images": 1, "guidance_scale": request.guidance_scale,',
+        ("tests/test_translations.py::test_aiml_body_is_one_image_per_call_with_its_own_seed",),
+    ),
+    # --- retries, caps and hostile upstreams ------------------------------------------------------
+    Mutation(
+        "retries-at-most-two",
+        "Retries: at most two",
+        "backends/http.py",
+        "max_retries: int = 2",
+        "max_retries: int = 3",
+        ("tests/test_hosted_http.py::test_fireworks_500_is_retried_twice_then_reported",),
+    ),
+    Mutation(
+        "retry-after-cap",
+        "Retry-After is honoured up to 10 s",
+        "backends/http.py",
+        "max_delay_s: float = 10.0",
+        "max_delay_s: float = 60.0",
+        ("tests/test_translations.py::test_retry_after_is_honoured_up_to_the_cap",),
+    ),
+    Mutation(
+        "retry-only-408-429-5xx",
+        "Only 408, 429 and 5xx are retried",
+        "backends/http.py",
+        "return status in (408, 429) or status >= 500",
+        "return status in (408, 429) or status >= 400",
+        ("tests/test_translations.py::test_only_408_429_and_5xx_are_retried",),
+    ),
+    Mutation(
+        "reply-cap-40mb",
+        "API replies are capped at 40 MB",
+        "backends/http.py",
+        "MAX_REPLY_BYTES = 40 * 1024 * 1024",
+        "MAX_REPLY_BYTES = 400 * 1024 * 1024",
+        ("tests/test_hostile_upstreams.py", "-k", "huge_json_reply"),
+    ),
+    Mutation(
+        "download-cap-25mb",
+        "Image downloads are capped at 25 MB",
+        "backends/aiml.py",
+        "MAX_IMAGE_BYTES = 25 * 1024 * 1024",
+        "MAX_IMAGE_BYTES = 250 * 1024 * 1024",
+        ("tests/test_hostile_upstreams.py::test_image_downloads_are_capped_at_25_mb",),
+    ),
+    Mutation(
+        "text-cut-300",
+        "Upstream text is cut to about 300 characters",
+        "backends/errors.py",
+        "MAX_DETAIL_CHARS = 300",
+        "MAX_DETAIL_CHARS = 3000",
+        ("tests/test_translations.py::test_upstream_error_text_is_cut_where_the_error_is_made",),
+    ),
+    Mutation(
+        "upstream-seed-range",
+        "Seeds from upstream outside 0–2⁶⁴−1 are treated as not reported",
+        "backends/hosted.py",
+        "MAX_REPORTED_SEED = 2**64 - 1",
+        "MAX_REPORTED_SEED = 2**65 - 1",
+        ("tests/test_translations.py", "-k", "only_real_seeds_count_as_reported"),
+    ),
+    Mutation(
+        "url-guard-loopback",
+        "Image URLs resolving to loopback addresses are refused",
+        "backends/urlguard.py",
+        '("loopback", ip.is_loopback),',
+        '("loopback", False),',
+        ("tests/test_hostile_upstreams.py", "-k", "localhost_is_refused or loopback_name_is_refused"),
+    ),
+    Mutation(
+        "deadline-180",
+        "HTTP_DEADLINE_S defaults to 180 s",
+        "backends/http.py",
+        "DEADLINE_S = 180.0",
+        "DEADLINE_S = 120.0",
+        ("tests/test_deploy.py::test_deadline_setting",),
+    ),
+    Mutation(
+        "keys-redacted",
+        "A key echoed by an upstream message is redacted",
+        "ui/messages.py",
+        'text = text.replace(secret, "•••")',
+        "text = text.replace(secret, secret)",
+        ("tests/test_ui_parts.py::test_keys_echoed_by_an_api_are_redacted",),
+    ),
+    # --- cost -------------------------------------------------------------------------------------
+    Mutation(
+        "fireworks-price",
+        "Fireworks: 0.00035 USD per step by default",
+        "backends/cost.py",
+        "FIREWORKS_PRICE_PER_STEP = 0.00035",
+        "FIREWORKS_PRICE_PER_STEP = 0.00045",
+        ("tests/test_cost.py::test_per_image_figures",),
+    ),
+    Mutation(
+        "filtered-is-billed",
+        "A filtered image counts as billed; failed calls are not billed",
+        "backends/cost.py",
+        'BILLED = ("ok", "filtered")',
+        'BILLED = ("ok",)',
+        ("tests/test_cost.py::test_a_run_is_charged_for_images_made_only",),
+    ),
+    Mutation(
+        "local-gpu-split",
+        "Local: the GPU job's seconds are split evenly over its images",
+        "backends/cost.py",
+        "Cost(gpu_s=round(gpu / len(billed), 3))",
+        "Cost(gpu_s=round(gpu, 3))",
+        ("tests/test_cost.py::test_a_run_is_charged_for_images_made_only",),
+    ),
+    # --- server limits and the allowance --------------------------------------------------------
+    Mutation(
+        "queue-64",
+        "QUEUE_MAX_SIZE defaults to 64 waiting runs",
+        "app.py",
+        "QUEUE_MAX_SIZE = 64",
+        "QUEUE_MAX_SIZE = 128",
+        ("tests/test_deploy.py::test_the_queue_is_bounded",),
+    ),
+    Mutation(
+        "upload-cap-10mb",
+        "Uploads over MAX_UPLOAD_MB (10 MB) are refused before any handler",
+        "ui/theme.py",
+        'MAX_UPLOAD = "10mb"',
+        'MAX_UPLOAD = "100mb"',
+        ("tests/test_deploy.py::test_uploads_over_10_mb_are_refused_before_any_handler",),
+    ),
+    Mutation(
+        "rate-window-minute",
+        "RATE_LIMIT_PER_MIN counts images in a sliding minute",
+        "ui/ratelimit.py",
+        "WINDOW_S = 60.0",
+        "WINDOW_S = 6.0",
+        ("tests/test_page_parts.py::test_rate_limit_counts_images_per_client_in_a_sliding_minute_and_names_the_wait",),
+    ),
+    Mutation(
+        "run-allowance-per-image",
+        "A page run spends one image of the allowance per image on the server's keys",
+        "ui/events.py",
+        "return num_images * sum(1 for b in backends",
+        "return sum(1 for b in backends",
+        ("tests/test_page_parts.py::test_server_key_images_count_only_hosted_backends_without_a_pasted_key",),
+    ),
+]
+
+
+def git_dirty(path: Path) -> bool:
+    out = subprocess.run(
+        ["git", "status", "--porcelain", "--", str(path)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return bool(out.stdout.strip())
+
+
+def run_tests(args: tuple[str, ...], timeout_s: float) -> tuple[str, str]:
+    """('passed' | 'failed' | 'timeout' | 'error', the output's tail)."""
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return "timeout", out.decode(errors="replace")[-6000:]
+    except BaseException:  # Ctrl-C: stop our pytest too, then let the caller restore the file
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    tail = out.decode(errors="replace")[-6000:]
+    # pytest: 0 all passed, 1 some failed; 2-5 interrupted, internal, usage, no tests collected.
+    return {0: "passed", 1: "failed"}.get(proc.returncode, "error"), tail
+
+
+def check(m: Mutation, timeout_s: float, baseline: bool, show: bool) -> str:
+    """Apply ``m``, run its tests, restore. Returns caught / NOT caught / stale / dirty / error."""
+    path = ROOT / m.file
+    if not path.exists():
+        return "stale"
+    text = path.read_text()
+    found = text.count(m.original)
+    if found != 1:
+        return "stale" if found == 0 else "stale (snippet found more than once)"
+    if git_dirty(path):
+        return "dirty"
+    if baseline:
+        result, tail = run_tests(m.tests, timeout_s)
+        if result != "passed":
+            print(tail if show else tail[-800:])
+            return f"error (the tests do not pass unmutated: {result})"
+    try:
+        path.write_text(text.replace(m.original, m.replacement))
+        result, tail = run_tests(m.tests, timeout_s)
+    finally:
+        path.write_text(text)
+    if show:
+        print(tail)
+    if result == "failed":
+        return "caught"
+    if result == "timeout":
+        return "caught (timeout)"
+    if result == "passed":
+        return "NOT caught"
+    print(tail[-800:])
+    return "error (pytest did not run the tests)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="promises to check (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the promises and exit")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per pytest run")
+    parser.add_argument("--baseline", action="store_true", help="first check the tests pass unmutated")
+    parser.add_argument("--pending", action="store_true", help="also run the ones marked pending")
+    parser.add_argument("--show", action="store_true", help="print pytest's output for each")
+    args = parser.parse_args(argv)
+    by_name = {m.name: m for m in MUTATIONS}
+    if args.list:
+        for m in MUTATIONS:
+            print(f"{m.name:26} {m.file:28} {m.promise}" + (f"  [pending: {m.pending}]" if m.pending else ""))
+        return 0
+    unknown = [n for n in args.names if n not in by_name]
+    if unknown:
+        parser.error(f"unknown promise {unknown[0]!r}; see --list")
+    chosen = [by_name[n] for n in args.names] if args.names else MUTATIONS
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    results: dict[str, str] = {}
+    for m in chosen:
+        if m.pending and not args.pending and not args.names:
+            results[m.name] = f"pending ({m.pending})"
+            print(f"{'pending':12} {m.name}: {m.pending}", flush=True)
+            continue
+        started = time.monotonic()
+        results[m.name] = outcome = check(m, args.timeout, args.baseline, args.show)
+        print(f"{outcome:12} {m.name} ({time.monotonic() - started:.0f} s): {m.promise}", flush=True)
+    counts: dict[str, int] = {}
+    for outcome in results.values():
+        key = outcome.split(" (")[0]
+        counts[key] = counts.get(key, 0) + 1
+    print("\n" + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    bad = [n for n, o in results.items() if not o.startswith(("caught", "pending"))]
+    if bad:
+        print("not caught, stale or in error: " + ", ".join(bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
