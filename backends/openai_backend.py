@@ -11,7 +11,7 @@ from backends import openai_wire as wire
 from backends.aiml import AimlBackend
 from backends.errors import NotAnImage, UpstreamError
 from backends.hosted import HostedBackend, Upstream
-from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, send_with_retries
+from backends.http import MAX_REPLY_BYTES, RetryPolicy, SendTrace, fetch, send_with_retries
 from backends.imaging import decode_base64_image
 from backends.openai_config import OpenAIEndpoint
 from backends.types import BackendStatus, GenerationRequest
@@ -29,10 +29,12 @@ class OpenAICompatBackend(HostedBackend):
         endpoint: OpenAIEndpoint,
         client: httpx.AsyncClient,
         api_key: str | None,
+        retry: RetryPolicy | None = None,
+        *,
         url_policy: UrlPolicy | None = None,
         **kwargs,
     ) -> None:
-        super().__init__(client, endpoint.base_url, api_key, **kwargs)
+        super().__init__(client, endpoint.base_url, api_key, retry, **kwargs)
         self.endpoint = endpoint
         # Per instance: each entry is its own backend, with no code of its own.
         self.id = endpoint.id
