@@ -15,6 +15,7 @@ import gradio as gr
 from backends import Backend, Settings, build_backends, cost
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
+from serving import openai_images
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.options import PageOptions
 
@@ -95,10 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     options = launch_options(auth=args.auth)
     try:
         demo, backends = create_app()
+        serve = openai_images.ServeSettings.from_env(os.environ)
     except ValueError as err:  # a bad setting, e.g. RATE_LIMIT_PER_MIN=abc: say which, no traceback
         raise SystemExit(f"Setting error: {err}") from None
     for backend in backends.values():
         print(f"  {backend.label}: {backend.status().message}", flush=True)
+    # on_served_image: where the image library takes each image served over the OpenAI API.
+    options.update(openai_images.launch_options(backends, serve, on_served_image=None))
     try:
         demo.launch(
             server_name=args.host,
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
             f"Port {args.port} is busy: stop what uses it, or start on another with --port {args.port + 1}."
         ) from None
     print(f"FLUX.1 [schnell] playground: open {demo.local_url}", flush=True)
+    if serve.key:
+        base = demo.local_url.rstrip("/")
+        print(f"OpenAI images API (Local backend): {base}/v1, key in OPENAI_SERVE_KEY", flush=True)
     demo.block_thread()
 
 
