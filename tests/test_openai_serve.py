@@ -105,6 +105,23 @@ def test_two_configured_endpoints_run_beside_fireworks_through_generate(served, 
     assert any(item["caption"].startswith("Strict OpenAI · ") for item in gallery)
 
 
+def test_configured_endpoints_are_a_grid_axis(served, fakes):
+    url, _, _ = served
+    _, records = Client(url + "/", verbose=False).predict(
+        prompt="a fox",
+        x_axis="backend",
+        x_values="engine, strict, fireworks",
+        y_axis="seed",
+        y_values="7-8",
+        width=256,
+        height=256,
+        api_name="/grid",
+    )
+    cells = sorted((r["backend"], r["seed"], r["status"]) for r in records)
+    assert cells == sorted((b, s, "ok") for b in ("engine", "strict", "fireworks") for s in (7, 8))
+    assert sorted(p["body"]["seed"] for p in fakes[0].requests) == [7, 8]
+
+
 def test_a_key_echoed_by_a_configured_endpoint_is_redacted(served, fakes):
     url, _, _ = served
     fakes[1].mode = "echo_key"
