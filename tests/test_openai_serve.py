@@ -217,3 +217,28 @@ def test_serving_is_off_by_default_and_refused_on_a_space():
         ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space"})
     allowed = ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space", "ALLOW_OPENAI_SERVE": "1"})
     assert allowed.key == SERVE_KEY and SERVE_KEY not in repr(allowed)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"OPENAI_IMAGE_BACKENDS": '[{"id": "x", "label": "X", "base_url": "gpu", "model": "m"}]'}, "entry 1 ('x')"),
+        ({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space"}, "ALLOW_OPENAI_SERVE=1"),
+    ],
+)
+def test_a_bad_setting_stops_the_app_with_one_line(env, words):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("SPACE_ID", "OPENAI_SERVE_KEY", "OPENAI_IMAGE_BACKENDS")}
+    done = subprocess.run(
+        [sys.executable, "app.py", "--port", str(free_port())],
+        env={**clean, "FLUX_DEVICE": "cpu", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and words in done.stderr
+    assert done.stderr.strip().startswith("Setting error: ") and SERVE_KEY not in done.stderr + done.stdout
