@@ -67,7 +67,13 @@ def served(fakes, fireworks, aiml, tiny_model):
     serve = openai_images.launch_options(backends, ServeSettings(SERVE_KEY), lambda *a: hooked.append(a))
     port = free_port()
     demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS, **serve
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        mcp_server=True,
+        **LAUNCH_OPTIONS,
+        **serve,
     )
     yield f"http://127.0.0.1:{port}", backends, hooked
     demo.close()
@@ -120,6 +126,12 @@ def test_configured_endpoints_are_a_grid_axis(served, fakes):
     cells = sorted((r["backend"], r["seed"], r["status"]) for r in records)
     assert cells == sorted((b, s, "ok") for b in ("engine", "strict", "fireworks") for s in (7, 8))
     assert sorted(p["body"]["seed"] for p in fakes[0].requests) == [7, 8]
+
+
+def test_the_api_description_names_the_configured_endpoints(served):
+    url, _, _ = served
+    tools = {tool["name"]: tool for tool in httpx.get(f"{url}/gradio_api/mcp/schema").json()}
+    assert '"aiml", "engine", "strict".' in json.dumps(tools["generate"], ensure_ascii=False).replace('\\"', '"')
 
 
 def test_a_key_echoed_by_a_configured_endpoint_is_redacted(served, fakes):
