@@ -254,3 +254,33 @@ def test_a_bad_setting_stops_the_app_with_one_line(env, words):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and words in done.stderr
     assert done.stderr.strip().startswith("Setting error: ") and SERVE_KEY not in done.stderr + done.stdout
+
+
+@pytest.mark.browser
+def test_a_key_pasted_for_a_configured_endpoint_is_used_and_never_shown(served, fakes, page):
+    from playwright.sync_api import expect
+
+    from tests.test_browser import generate as press_generate
+    from tests.test_browser import open_app, tick, wait_done
+
+    url, _, _ = served
+    engine = fakes[0]
+    pasted = "pasted-engine-key-9f8e7d6c"
+    engine.valid_key, engine.mode = pasted, "echo_key"
+    try:
+        open_app(page, url + "/")
+        page.get_by_text("API keys (this browser session only)").click()
+        page.get_by_label("Engine API key").fill(pasted)
+        expect(page.locator("#backend-status")).to_contain_text("Engine — ready (key pasted for this session)")
+        tick(page)  # none of the built-in ones
+        group = page.locator("#backends")
+        for label, wanted in (("Engine", True), ("Strict OpenAI", False)):
+            if group.get_by_label(label, exact=True).is_checked() != wanted:
+                group.get_by_label(label, exact=True).click()
+        press_generate(page, "echo my key")
+        wait_done(page)
+        expect(page.locator("#col-engine")).to_contain_text("Malformed credential")
+        assert [r["headers"]["Authorization"] for r in engine.requests] == [f"Bearer {pasted}"]
+        assert pasted not in page.content()
+    finally:
+        engine.valid_key = ENGINE_KEY
