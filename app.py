@@ -16,6 +16,7 @@ import gradio as gr
 from backends import Backend, Settings, build_backends, cost
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
+from serving import openai_images
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.options import PageOptions
 
@@ -115,10 +116,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(busy_port_message(args.host, args.port))
     try:
         demo, backends = create_app()
+        serve = openai_images.ServeSettings.from_env(os.environ)
     except ValueError as err:  # a bad setting, e.g. RATE_LIMIT_PER_MIN=abc: say which, no traceback
         raise SystemExit(f"Setting error: {err}") from None
     for backend in backends.values():
         print(f"  {backend.label}: {backend.status().message}", flush=True)
+    # on_served_image: where the image library takes each image served over the OpenAI API.
+    options.update(openai_images.launch_options(backends, serve, on_served_image=None))
     try:
         demo.launch(
             server_name=args.host,
@@ -140,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         print("  add --share for a public link", flush=True)
     if not args.no_mcp:
         print(f"  MCP tools: {demo.local_url.rstrip('/')}/gradio_api/mcp/", flush=True)
+    if serve.key:
+        base = demo.local_url.rstrip("/")
+        print(f"  OpenAI images API (Local backend): {base}/v1, key in OPENAI_SERVE_KEY", flush=True)
     demo.block_thread()
 
 

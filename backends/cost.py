@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backends.types import BackendRun
 
@@ -37,6 +37,7 @@ class Pricing:
 
     fireworks_per_step: float | None = FIREWORKS_PRICE_PER_STEP
     aiml_per_image: float | None = None
+    per_image: Mapping[str, float] = field(default_factory=dict)  # by backend id: OPENAI_IMAGE_BACKENDS prices
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Pricing:
@@ -93,6 +94,8 @@ def image_cost(
         return Cost(priced=False) if p.aiml_per_image is None else Cost(usd=p.aiml_per_image)
     if backend_id == "local":
         return Cost(gpu_s=None if latency_s is None else round(latency_s, 3))
+    if backend_id in p.per_image:
+        return Cost(usd=p.per_image[backend_id])
     return Cost(priced=False)
 
 

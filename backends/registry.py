@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from backends.cost import Pricing
 from backends.grid import MAX_CELLS
 from backends.http import DEADLINE_S, READ_TIMEOUT_S
 from backends.local import LocalBackend, LocalSettings
+from backends.openai_backend import OpenAICompatBackend
+from backends.openai_config import ENV as OPENAI_ENV
+from backends.openai_config import OpenAIEndpoint, parse_endpoints
 from backends.types import Backend
 
 
@@ -30,10 +34,15 @@ class Settings:
     local: LocalSettings = field(default_factory=LocalSettings)
     pricing: Pricing = field(default_factory=Pricing)
     grid_max_cells: int = MAX_CELLS
+    #: OPENAI_IMAGE_BACKENDS: one backend per entry, after the built-in ones; and their keys, by id.
+    openai_endpoints: tuple[OpenAIEndpoint, ...] = ()
+    openai_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        endpoints = parse_endpoints(env.get(OPENAI_ENV))
+        prices = {ep.id: ep.price_per_image for ep in endpoints if ep.price_per_image is not None}
         return cls(
             fireworks_api_key=env.get("FIREWORKS_API_KEY") or None,
             aiml_api_key=env.get("AIML_API_KEY") or None,
@@ -43,13 +52,15 @@ class Settings:
             http_deadline_s=_seconds(env, "HTTP_DEADLINE_S", DEADLINE_S),
             aiml_safety_checker=(env.get("AIML_SAFETY_CHECKER") or "1").lower() not in ("0", "false", "no", "off"),
             local=LocalSettings.from_env(env),
-            pricing=Pricing.from_env(env),
+            pricing=dataclasses.replace(Pricing.from_env(env), per_image=prices),
             grid_max_cells=int(env.get("GRID_MAX_CELLS") or MAX_CELLS),
+            openai_endpoints=endpoints,
+            openai_keys={ep.id: env[ep.key_env] for ep in endpoints if ep.key_env and env.get(ep.key_env)},
         )
 
     def secrets(self) -> list[str]:
         """Values that must never be shown anywhere."""
-        return [k for k in (self.fireworks_api_key, self.aiml_api_key) if k]
+        return [k for k in (self.fireworks_api_key, self.aiml_api_key, *self.openai_keys.values()) if k]
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -78,5 +89,12 @@ FACTORIES: dict[str, Callable[[Settings, httpx.AsyncClient], Backend]] = {
 
 
 def build_backends(settings: Settings, client: httpx.AsyncClient) -> dict[str, Backend]:
-    """Every backend, keyed by id; hosted ones share ``client``."""
-    return {backend_id: make(settings, client) for backend_id, make in FACTORIES.items()}
+    """Every backend, keyed by id: the built-in ones, then one per OPENAI_IMAGE_BACKENDS entry.
+
+    Hosted ones share ``client``.
+    """
+    backends = {backend_id: make(settings, client) for backend_id, make in FACTORIES.items()}
+    for ep in settings.openai_endpoints:
+        key = settings.openai_keys.get(ep.id)
+        backends[ep.id] = OpenAICompatBackend(ep, client, key, deadline_s=settings.http_deadline_s)
+    return backends

@@ -161,6 +161,13 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
             raise
 
     grid.__doc__ = (grid.__doc__ or "").replace("MAXCELLS", str(max_cells))
+    # Backends from OPENAI_IMAGE_BACKENDS are named too, so scripts and MCP agents can find them.
+    extra = [b for b in hosted if b not in ("fireworks", "aiml")]
+    if extra:
+        generate.__doc__ = (generate.__doc__ or "").replace(
+            '"aiml".', '"aiml", ' + ", ".join(f'"{b}"' for b in extra) + "."
+        )
+        grid.__doc__ = grid.__doc__.replace("fireworks, aiml;", f"fireworks, aiml, {', '.join(extra)};")
     limits: dict[str, Any] = {"concurrency_limit": 16, "concurrency_id": "generate"}
     gr.api(generate, api_name="generate", **limits)
     gr.api(grid, api_name="grid", **limits)

@@ -54,25 +54,30 @@ class Context:
     def order(self) -> list[str]:
         return list(self.backends)
 
-    def session_secrets(self, fw_key: str, aiml_key: str) -> list[str]:
+    def session_secrets(self, fw_key: str, aiml_key: str, sess: Session | None = None) -> list[str]:
         # Stripped, as the backends use them: a pasted key with a trailing newline must still be redacted.
-        return [*self.secrets, (fw_key or "").strip(), (aiml_key or "").strip()]
+        pasted = list(sess.endpoint_keys.values()) if sess is not None else []
+        return [*self.secrets, (fw_key or "").strip(), (aiml_key or "").strip(), *pasted]
+
+    def keys(self, fw_key: str, aiml_key: str, sess: Session | None = None) -> dict[str, str]:
+        """Every key pasted in this browser session, by backend id."""
+        return {**(sess.endpoint_keys if sess is not None else {}), "fireworks": fw_key, "aiml": aiml_key}
 
 
 # ---- status and backends --------------------------------------------------------------
 
 
-def on_status(ctx: Context, fw_key: str = "", aiml_key: str = "") -> tuple[str, dict]:
+def on_status(ctx: Context, fw_key: str = "", aiml_key: str = "", sess: Session | None = None) -> tuple[str, dict]:
     """Each backend's status line, and the 'nothing is ready' note when none can run."""
-    keys = {"fireworks": fw_key, "aiml": aiml_key}
-    return status_markdown(ctx.backends, fw_key, aiml_key), gr.Markdown(
+    keys = ctx.keys(fw_key, aiml_key, sess)
+    return status_markdown(ctx.backends, fw_key, aiml_key, keys), gr.Markdown(
         NOTHING_READY, visible=not ready_ids(ctx.backends, keys)
     )
 
 
-def on_ticked(ctx: Context, ticked: list[str], fw_key: str, aiml_key: str) -> dict:
+def on_ticked(ctx: Context, ticked: list[str], fw_key: str, aiml_key: str, sess: Session | None = None) -> dict:
     """Ticking a backend that cannot run says so at once, with the fix; guidance info follows the ticks."""
-    keys = {"fireworks": fw_key, "aiml": aiml_key}
+    keys = ctx.keys(fw_key, aiml_key, sess)
     blocked = [ctx.backends[b] for b in ticked or [] if b in ctx.backends and not ctx.backends[b].status(keys).ready]
     if blocked:
         gr.Warning(" ".join(f"{b.label} cannot run: {b.status(keys).message}." for b in blocked))
@@ -93,6 +98,14 @@ def on_local_settings(ctx: Context, precision: str, offload: str, fw_key: str, a
         gr.CheckboxGroup(choices=backend_choices(ctx.backends)),
         gr.Slider(info=guidance_info(ctx.backends, ticked)),
     )
+
+
+def on_endpoint_keys(ctx: Context, sess: Session | None, fw_key: str, aiml_key: str, *pasted: str):
+    """Keys pasted for OPENAI_IMAGE_BACKENDS endpoints: kept in this visitor's Session only; status follows."""
+    if sess is not None:
+        ids = list(ctx.page.endpoint_keys)
+        sess.endpoint_keys = {i: k.strip() for i, k in zip(ids, pasted, strict=False) if k and k.strip()}
+    return on_status(ctx, fw_key, aiml_key, sess)
 
 
 def on_load_local(ctx: Context):
@@ -241,7 +254,7 @@ async def on_generate(
     except InvalidRequest as err:
         yield refuse(ctx, f"Nothing was sent: {err}.")
         return
-    keys = {"fireworks": fk, "aiml": ak}
+    keys = ctx.keys(fk, ak, sess)
     chosen = [ctx.backends[b] for b in ctx.order if b in selected]
     blocked = {b.id: b.status(keys).message for b in chosen if not b.status(keys).ready}
     runnable = [b for b in chosen if b.id not in blocked]
@@ -254,7 +267,7 @@ async def on_generate(
     if blocked:
         gr.Warning(" ".join(f"Not run: {ctx.backends[b].label} cannot run: {m}." for b, m in blocked.items()))
     req = req.with_seed()
-    sec = ctx.session_secrets(fk, ak)
+    sec = ctx.session_secrets(fk, ak, sess)
     cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
     started = time.perf_counter()
     first = {
@@ -578,9 +591,17 @@ def wire(
     )
     c.same_size.input(on_same_size, [c.same_size, c.width, c.height], [c.ratio, c.width, c.height], **private)
     # Queued: a warning reaches the page only through the queue.
-    c.ticked.input(bind(on_ticked), [c.ticked, c.fw_key, c.aiml_key], [c.guidance], api_visibility="private")
+    c.ticked.input(bind(on_ticked), [c.ticked, c.fw_key, c.aiml_key, session], [c.guidance], api_visibility="private")
     for key in (c.fw_key, c.aiml_key):
-        key.change(bind(on_status), [c.fw_key, c.aiml_key], [c.status, c.nothing_ready], **private)
+        key.change(bind(on_status), [c.fw_key, c.aiml_key, session], [c.status, c.nothing_ready], **private)
+    endpoint_keys = list(c.endpoint_keys.values())
+    for key in endpoint_keys:
+        key.change(
+            bind(on_endpoint_keys),
+            [session, c.fw_key, c.aiml_key, *endpoint_keys],
+            [c.status, c.nothing_ready],
+            **private,
+        )
 
     pick_outputs = [c.viewer, c.viewer_caption, c.details, c.download_btn]
     for gallery in (*c.col_gallery.values(), c.history):

@@ -61,7 +61,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
             gr.Warning("A run is still going: wait for it to finish, or press Cancel.")
             yield unchanged
             return
-        keys = {"fireworks": fk, "aiml": ak}
+        keys = ctx.keys(fk, ak, sess)
         try:
             req = controls.build_request(text, ratio, w, h, steps, guid, seed, 1, same)
             plan = plan_grid(req, list(selected or []), backends, xa, xv, ya, yv, max_cells)
@@ -73,7 +73,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
             gr.Warning(refused)
             yield unchanged
             return
-        sec = ctx.session_secrets(fk, ak)
+        sec = ctx.session_secrets(fk, ak, sess)
         cancel = sess.start_run()
         started = time.perf_counter()
         yield {g.summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}

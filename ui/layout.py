@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 import pandas as pd
@@ -53,9 +53,11 @@ def backend_choices(backends: Mapping[str, Backend]) -> list[tuple[str, str]]:
     return [(b.label, b.id) for b in backends.values()]
 
 
-def status_markdown(backends: Mapping[str, Backend], fw_key: str = "", aiml_key: str = "") -> str:
-    """One line per backend: ready or not, and if not, how to fix it."""
-    keys = {"fireworks": fw_key, "aiml": aiml_key}
+def status_markdown(
+    backends: Mapping[str, Backend], fw_key: str = "", aiml_key: str = "", more_keys: Mapping[str, str] | None = None
+) -> str:
+    """One line per backend: ready or not, and if not, how to fix it (``more_keys``: other pasted keys, by id)."""
+    keys = {**(more_keys or {}), "fireworks": fw_key, "aiml": aiml_key}
     lines = []
     for b in backends.values():
         st = b.status(keys)
@@ -111,6 +113,7 @@ class Page:
     download_btn: gr.DownloadButton
     timer: gr.Timer
     grid: GridPanel
+    endpoint_keys: dict[str, gr.Textbox] = field(default_factory=dict)  # OPENAI_IMAGE_BACKENDS key fields, by id
 
 
 def empty_plot() -> pd.DataFrame:
@@ -189,6 +192,12 @@ def build_page(
             with gr.Accordion("API keys (this browser session only)", open=False, elem_id="keys"):
                 fw_key = gr.Textbox(label="Fireworks API key", type="password", placeholder="fw_…")
                 aiml_key = gr.Textbox(label="AI/ML API key", type="password")
+                # One more per OPENAI_IMAGE_BACKENDS entry that takes a key.
+                endpoint_keys = {
+                    b.id: gr.Textbox(label=f"{b.label} API key", type="password", placeholder=b.key_env)
+                    for b in backends.values()
+                    if b.key_env and b.id not in ("fireworks", "aiml")
+                }
                 gr.Markdown("Keys pasted here override the server's and are never stored, logged or shown.")
             precision = offload = None
             if "local" in backends:
@@ -326,6 +335,7 @@ def build_page(
         num_images=num_images,
         fw_key=fw_key,
         aiml_key=aiml_key,
+        endpoint_keys=endpoint_keys,
         precision=precision,
         offload=offload,
         restore=restore,

@@ -45,6 +45,8 @@ class Session:
         self.selected: dict | None = None
         self.run_count = 0
         self.current: RunState | None = None  # the latest run, shown by the columns and the timer
+        #: Keys pasted for OPENAI_IMAGE_BACKENDS endpoints, by backend id (never stored anywhere else).
+        self.endpoint_keys: dict[str, str] = {}
 
     def start_run(self) -> threading.Event:
         """A cancel flag for a new run, registered before anything is sent, so no Cancel is lost."""

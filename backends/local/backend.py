@@ -57,6 +57,11 @@ class LocalBackend(Backend):
         self._gpu = threading.Lock()
         self._loading = False
 
+    @property
+    def pending_jobs(self) -> int:
+        """GPU jobs submitted and not finished (page runs and served calls alike)."""
+        return self._jobs
+
     # --- status and settings -------------------------------------------------------
     def status(self, keys: Mapping[str, str] | None = None) -> BackendStatus:
         if self.loaded:

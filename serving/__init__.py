@@ -1,0 +1,1 @@
+"""Serving this app's Local backend over other protocols (knows HTTP, not Gradio)."""
