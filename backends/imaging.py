@@ -222,7 +222,9 @@ def _convert(data: bytes, source: str) -> EncodedImage:
             img.load()
             pixels = img.convert("RGB") if img.mode not in ("RGB", "RGBA") else img
             return EncodedImage.from_pil(pixels)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
+    except Image.DecompressionBombError as err:  # Pillow's own cap, far above ours, checked on open
+        raise NotAnImage(f"the {source} is larger than any FLUX image ({err})") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise _damaged(source, str(err)) from err
 
 

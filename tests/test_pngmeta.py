@@ -211,3 +211,23 @@ def test_a_huge_file_is_refused_without_reading_it_all(tmp_path):
 
 def test_a_missing_file_is_none(tmp_path):
     assert read_params(tmp_path / "nope.png") is None
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "GIF"])
+def test_other_formats_are_stored_as_png_once_with_their_size(fmt):
+    out = io.BytesIO()
+    Image.effect_noise((40, 24), 40).convert("RGB").save(out, format=fmt)
+    image = read_image(out.getvalue())
+    assert image.size == (40, 24) and image.data.startswith(b"\x89PNG")
+    assert [k for k, _ in chunks(image.data)][0] == b"IHDR"
+
+
+def test_a_jpeg_over_the_pixel_cap_is_refused_from_its_header():
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, format="JPEG")
+    data = bytearray(out.getvalue())
+    sof = data.index(b"\xff\xc0")
+    for side in (5000, 60000):  # over our cap; over Pillow's own too
+        data[sof + 5 : sof + 9] = struct.pack(">HH", side, side)  # height, width in the frame header
+        with pytest.raises(NotAnImage, match="larger than any FLUX image"):
+            read_image(bytes(data))
