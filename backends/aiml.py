@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import httpx
-from PIL import Image
 
 from backends.errors import ContentFiltered, NotAnImage, UpstreamError
 from backends.hosted import HostedBackend, Upstream
 from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, make_client, send_with_retries
-from backends.imaging import decode_base64_image, decode_image
+from backends.imaging import EncodedImage, read_base64_image, read_image
 from backends.types import GenerationRequest
 from backends.urlguard import PublicOnlyBackend, UrlPolicy
 
@@ -118,7 +117,7 @@ class AimlBackend(HostedBackend):
         ]
         return received, notes
 
-    async def fetch_image(self, url: str) -> Image.Image:
+    async def fetch_image(self, url: str) -> EncodedImage:
         """Download one image URL: allowed URLs only (every redirect hop too), no key, size capped, bytes checked."""
         for _ in range(MAX_REDIRECTS + 1):
             same_origin = self.url_policy.check_url(url, self.base_url)
@@ -131,7 +130,7 @@ class AimlBackend(HostedBackend):
             if reply.is_redirect:
                 url = urljoin(url, reply.headers.get("location", ""))
                 continue  # checked again at the top, like the first URL
-            return await asyncio.to_thread(decode_image, reply.content, "image at the returned URL")
+            return await asyncio.to_thread(read_image, reply.content, "image at the returned URL")
         raise UpstreamError("too many redirects fetching the image")
 
     async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
@@ -152,9 +151,9 @@ class AimlBackend(HostedBackend):
         if ref.filtered:
             raise ContentFiltered("the AI/ML API's safety checker flagged the image")
         if ref.b64:
-            image = await asyncio.to_thread(decode_base64_image, ref.b64, "AI/ML API reply")
+            image = await asyncio.to_thread(read_base64_image, ref.b64, "AI/ML API reply")
         elif ref.url and ref.url.startswith("data:"):
-            image = await asyncio.to_thread(decode_base64_image, ref.url, "AI/ML API reply")
+            image = await asyncio.to_thread(read_base64_image, ref.url, "AI/ML API reply")
         elif ref.url:
             image = await self.fetch_image(ref.url)
         else:

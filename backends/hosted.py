@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
-from PIL import Image
 
 from backends.errors import BackendError, MissingKey, Timeout, UpstreamError
 from backends.http import DEADLINE_S, RetryPolicy, Sleep
+from backends.imaging import EncodedImage
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,9 @@ MAX_REPORTED_SEED = 2**64 - 1
 
 @dataclass(frozen=True)
 class Upstream:
-    """What one call returned: the image, the seed the API reported (raw, unchecked), its inference time."""
+    """What one call returned: the checked image, the seed the API reported (raw, unchecked), its inference time."""
 
-    image: Image.Image
+    image: EncodedImage
     seed: object = None
     server_s: float | None = None
 

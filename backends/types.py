@@ -14,6 +14,7 @@ from typing import ClassVar
 from PIL import Image
 
 from backends.errors import BackendError
+from backends.imaging import EncodedImage, StoredImage
 from backends.sizes import CUSTOM, MAX_SIDE, MIN_SIDE, RATIO_SIZES, SIDE_STEP
 
 MAX_SEED = 2**31 - 1
@@ -138,11 +139,15 @@ def validation_problems(r: GenerationRequest) -> list[str]:
 
 @dataclass(frozen=True)
 class ImageOutcome:
-    """One image asked for: the image, or why there is none."""
+    """One image asked for: the image (checked PNG bytes, never decoded pixels), or why there is none.
+
+    A PIL image given as ``image`` (the local GPU's, a test's) is encoded as PNG once, here:
+    construct it in a worker thread.
+    """
 
     index: int
     seed: int
-    image: Image.Image | None = None
+    image: EncodedImage | StoredImage | None = None
     error: BackendError | None = None
     latency_s: float | None = None  # this image's own call, client-measured
     #: What the API said the seed was, when that is a valid seed (0..2**64-1); None if it said
@@ -150,12 +155,14 @@ class ImageOutcome:
     reported_seed: int | None = None
     note: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.image, Image.Image):
+            object.__setattr__(self, "image", EncodedImage.from_pil(self.image))
+
     @property
     def encoded(self) -> bytes | None:
-        """The upstream PNG bytes this image was decoded from, if it came as PNG (saved as is)."""
-        from backends.imaging import source_png
-
-        return source_png(self.image) if self.image is not None else None
+        """The PNG bytes to save: the upstream's critical chunks as they came (or ours); once stored, the saved file."""
+        return self.image.data if self.image is not None else None
 
     @property
     def status(self) -> str:

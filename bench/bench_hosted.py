@@ -1,23 +1,29 @@
-"""The app's overhead on hosted backends: /generate against the same requests made directly with httpx.
+"""The app's overhead on hosted backends, through /generate and through the page, against direct calls.
 
-The loopback fakes (their own process) serve photo-like PNGs after a fixed latency; the app
-runs in its own process against them, as it would in production. One run measures each way
-in turn, round after round, and prints the ratio of medians: wall time through /generate
-(gradio_client; the answer's file URLs, as ``download_files=False`` gives them) over the
-direct calls (httpx, bodies read, the AI/ML image URLs fetched). It also prints the ratio
-with gradio_client's default of downloading every file afterwards (one after another, a
-client-side cost). The goal is 1.10 or less at 2 backends × 4 images.
+The loopback fakes (their own process) serve photo-like PNGs after a fixed latency; the app runs
+in its own process against them, as it would in production. Each round measures, in turn:
+- **direct**: the same 2 × n calls with httpx (bodies read, the AI/ML image URLs fetched);
+- **/generate**: gradio_client with ``download_files=False`` (the answer's file URLs);
+- **page, history 0**: a fresh page (a new session) in Chromium, driven by Playwright, timed by
+  the page itself from the click on Generate to the last of the 2 × n images shown (decoded);
+- **page, history 96**: the same on a page whose history already holds 96 images.
+It prints each round's ratios to direct with the machine's load average beside them, then the
+ratios of medians with their goals: /generate ≤ 1.10; a page with a full history ≤ 1.15 and no
+slower than an empty one.
 
-    python -m bench.bench_hosted                      # 1024², 1 s latency, 2 × 4 images, 5 rounds
-    python -m bench.bench_hosted --side 256 --latency 0.2 --rounds 1 --num-images 1
+    python -m bench.bench_hosted                      # 1024², 1 s latency, 2 × 4 images, 3 rounds
+    python -m bench.bench_hosted --side 256 --latency 0.2 --rounds 1 --num-images 1 --no-page
+    python -m bench.bench_hosted --profile prof.txt   # also py-spy the app during 10 /generate calls
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -144,51 +150,184 @@ def through_app(client, side: int, num_images: int, seed: int) -> float:
     return wall
 
 
+# --- the page, through the browser's own client -----------------------------------------------
+# Clicks Generate and resolves when every column shows n new images, decoded (complete, with a size).
+TIME_RUN_JS = """async (n) => {
+  const cols = ['#col-fireworks', '#col-aiml'];
+  const imgs = c => [...document.querySelectorAll(c + ' img')];
+  const old = new Set(cols.flatMap(imgs).map(i => i.src));
+  const t0 = performance.now();
+  document.querySelector('#generate-btn').click();
+  return await new Promise((resolve, reject) => {
+    const check = () => {
+      const fresh = c => imgs(c).filter(i => !old.has(i.src) && i.complete && i.naturalWidth > 0);
+      if (cols.every(c => new Set(fresh(c).map(i => i.src)).size >= n)) resolve((performance.now() - t0) / 1000);
+      else if (performance.now() - t0 > 120000) reject(new Error('no images after 120 s'));
+      else requestAnimationFrame(check);
+    };
+    check();
+  });
+}"""
+
+
+def open_page(browser, app_url: str, side: int, num_images: int):
+    """A fresh session: both hosted backends ticked, side × side, n images per backend."""
+    page = browser.new_context(viewport={"width": 1600, "height": 1200}).new_page()
+    page.set_default_timeout(120_000)
+    page.goto(app_url)
+    page.wait_for_selector("#prompt textarea")
+    page.locator("#backend-status").get_by_text("AI/ML API").first.wait_for()
+    for label in ("Local FP8", "Fireworks", "AI/ML API"):
+        box = page.locator("#backends").get_by_label(label, exact=True)
+        if (label != "Local FP8") != box.is_checked():
+            box.click()
+    for elem_id, value in (("width", side), ("height", side), ("num-images", num_images)):
+        field = page.locator(f"#{elem_id} input[type=number]").first
+        field.fill(str(value))
+        field.press("Enter")
+    page.fill("#prompt textarea", "p")
+    page.wait_for_timeout(500)  # the size handlers' replies land before the first run
+    return page
+
+
+def page_run(page, num_images: int) -> float:
+    """One run timed by the page: click to the last image shown; then wait for the run to finish."""
+    runs = page.evaluate("() => (document.querySelector('#run-summary')?.innerText.match(/Run (\\d+) ·/) || [0, 0])[1]")
+    seconds = page.evaluate(TIME_RUN_JS, num_images)
+    page.locator("#run-summary").get_by_text(f"Run {int(runs) + 1} ·").wait_for()  # the final event is in
+    return seconds
+
+
+def in_thread(fn, *args):
+    """Run ``fn`` in a thread of its own: Playwright's sync API holds an event loop in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+# --- profile --------------------------------------------------------------------------------
+def profile(app_pid: int, client, args: argparse.Namespace, out: str, calls: int = 10) -> dict:
+    """py-spy the app while it serves ``calls`` /generate calls; the share of samples decoding pixels."""
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(app_pid), "--format", "raw"]
+        + ["--rate", "200", "--output", out, "--nonblocking", "--idle"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)  # attached
+    for i in range(calls):
+        through_app(client, args.side, args.num_images, 5000 + 10 * i)
+    spy.send_signal(signal.SIGINT)
+    spy.wait(30)
+    stacks = Path(out).read_text().splitlines() if Path(out).exists() else []
+    total = busy = decode = validate = 0
+    for line in stacks:
+        frames, _, count = line.rpartition(" ")
+        n = int(count) if count.isdigit() else 0
+        total += n
+        if "select" in frames.rsplit(";", 1)[-1] or "wait" in frames.rsplit(";", 1)[-1]:
+            continue
+        busy += n
+        decode += n if "ImageFile.py" in frames or "decode_image" in frames else 0
+        validate += n if "validate_png" in frames else 0
+    return {"samples": total, "busy": busy, "pixel_decode": decode, "png_validation": validate}
+
+
+# --- main -----------------------------------------------------------------------------------
+def fill_history(page, num_images: int, target: int = 96) -> None:
+    for _ in range(-(-target // (2 * num_images))):
+        page_run(page, num_images)
+
+
+def measure(args: argparse.Namespace, fw: str, aiml: str, app_url: str, browser) -> dict[str, list]:
+    """Warm up, then ``args.rounds`` interleaved rounds of every way; each figure with the load beside it."""
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False, download_files=False)
+    through_app(client, args.side, args.num_images, 1)  # warm-up: imports, first connections
+    in_thread(asyncio.run, direct(fw, aiml, args.side, args.num_images, 1))
+    full = None
+    if browser is not None:
+        full = open_page(browser, app_url, args.side, args.num_images)
+        fill_history(full, args.num_images)
+    rows: dict[str, list] = {"direct": [], "generate": [], "page_0": [], "page_96": [], "load": []}
+    for r in range(args.rounds):  # in turn, so drift on a shared machine hits each alike
+        seed = 1000 + 10 * r
+        rows["load"].append(load())
+        rows["direct"].append(in_thread(asyncio.run, direct(fw, aiml, args.side, args.num_images, seed)))
+        rows["generate"].append(through_app(client, args.side, args.num_images, seed))
+        if browser is not None:
+            empty = open_page(browser, app_url, args.side, args.num_images)
+            rows["page_0"].append(page_run(empty, args.num_images))
+            empty.context.close()
+            rows["page_96"].append(page_run(full, args.num_images))
+    return rows
+
+
+def report(rows: dict[str, list], args: argparse.Namespace) -> dict:
+    def ratio(key: str, i: int | None = None) -> float | None:
+        if not rows[key]:
+            return None
+        if i is None:
+            return round(statistics.median(rows[key]) / statistics.median(rows["direct"]), 3)
+        return round(rows[key][i] / rows["direct"][i], 3)
+
+    print(f"2 backends x {args.num_images} images, {args.side}x{args.side} photo-like PNG, {args.latency:g} s latency")
+    for i in range(args.rounds):
+        parts = [f"round {i + 1}: direct {rows['direct'][i]:.3f} s", f"/generate x{ratio('generate', i):.2f}"]
+        if rows["page_0"]:
+            parts += [f"page h0 x{ratio('page_0', i):.2f}", f"page h96 x{ratio('page_96', i):.2f}"]
+        print(" | ".join(parts) + f" | load {rows['load'][i]:.1f}")
+    result = {k: [round(x, 3) for x in v] for k, v in rows.items()}
+    result |= {f"ratio_{k}": ratio(k) for k in ("generate", "page_0", "page_96")}
+    print(f"medians: direct {statistics.median(rows['direct']):.3f} s; loads {result['load']}")
+    print(f"/generate / direct: {result['ratio_generate']:.2f} (goal <= 1.10)")
+    if rows["page_0"]:
+        print(f"page, history 96 / direct: {result['ratio_page_96']:.2f} (goal <= 1.15)")
+        print(
+            f"page, history 96 / history 0: {result['ratio_page_96'] / result['ratio_page_0']:.2f} (goal <= 1.00); "
+            f"page, history 0 / direct: {result['ratio_page_0']:.2f}"
+        )
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--side", type=int, default=1024, help="image side in pixels (default 1024)")
     parser.add_argument("--latency", type=float, default=1.0, help="the fakes' latency per call, s (default 1)")
     parser.add_argument("--num-images", type=int, default=4, help="images per backend (default 4)")
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds each way (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds each way (default 3)")
+    parser.add_argument("--no-page", action="store_true", help="skip the browser (only /generate against direct)")
+    parser.add_argument("--profile", metavar="PATH", help="py-spy the app over 10 /generate calls (raw stacks)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args(argv)
-    from gradio_client import Client
-
     procs, fw, aiml, app_url = start(args)
     try:
-        client = Client(app_url, verbose=False, download_files=False)
-        downloading = Client(app_url, verbose=False)
-        for c in (client, downloading):  # warm-up: imports, first connections
-            through_app(c, args.side, args.num_images, 1)
-        asyncio.run(direct(fw, aiml, args.side, args.num_images, 1))
-        app_s, direct_s, download_s = [], [], []
-        for r in range(args.rounds):  # in turn, so drift on a shared machine hits each alike
-            seed = 1000 + 10 * r
-            direct_s.append(asyncio.run(direct(fw, aiml, args.side, args.num_images, seed)))
-            app_s.append(through_app(client, args.side, args.num_images, seed))
-            download_s.append(through_app(downloading, args.side, args.num_images, seed + 5))
+        if args.no_page:
+            rows = measure(args, fw, aiml, app_url, None)
+        else:
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as pw:
+                chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+                browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+                rows = measure(args, fw, aiml, app_url, browser)
+                browser.close()
+        result = report(rows, args)
+        if args.profile:
+            from gradio_client import Client
+
+            found = profile(procs[1].pid, Client(app_url, verbose=False, download_files=False), args, args.profile)
+            result["profile"] = found
+            print(
+                f"py-spy, 10 /generate calls: {found['busy']} busy samples of {found['samples']}; "
+                f"pixel decode {found['pixel_decode']}, PNG validation {found['png_validation']}"
+            )
     finally:
         stop(procs)
-    median_direct = statistics.median(direct_s)
-    result = {
-        "images": f"2 backends x {args.num_images} images, {args.side}x{args.side} photo-like PNG",
-        "latency_s": args.latency,
-        "rounds": args.rounds,
-        "direct_s": [round(x, 3) for x in direct_s],
-        "app_s": [round(x, 3) for x in app_s],
-        "app_with_downloads_s": [round(x, 3) for x in download_s],
-        "ratio": round(statistics.median(app_s) / median_direct, 3),
-        "ratio_with_downloads": round(statistics.median(download_s) / median_direct, 3),
-    }
-    print(
-        f"{result['images']}, {args.latency:g} s upstream latency, {args.rounds} rounds\n"
-        f"direct httpx:                 median {median_direct:.3f} s  {result['direct_s']}\n"
-        f"app /generate:                median {statistics.median(app_s):.3f} s  {result['app_s']}\n"
-        f"app /generate, files fetched: median {statistics.median(download_s):.3f} s  "
-        f"{result['app_with_downloads_s']}\n"
-        f"ratio app/direct: {result['ratio']:.2f} (goal <= 1.10); "
-        f"with gradio_client's downloads: {result['ratio_with_downloads']:.2f}"
-    )
     if args.json:
         print(json.dumps(result))
     return result

@@ -37,7 +37,7 @@ def test_aot_compiled_fp8_blocks_serve_any_size_and_batch_like_eager(backends):
         assert a.received["precision"] == "fp8-matmul" and a.received["compile"] == "aot"
         assert [o.image.size for o in a.outcomes] == [(width, height)] * images
         for x, y in zip(a.outcomes, b.outcomes, strict=True):
-            diff = np.abs(np.asarray(x.image, dtype=int) - np.asarray(y.image, dtype=int))
+            diff = np.abs(np.asarray(x.image.decode(), dtype=int) - np.asarray(y.image.decode(), dtype=int))
             assert diff.mean() < 2  # compiled kernels round differently; the picture is the same
     blocks = [*aot.loaded.pipe.transformer.transformer_blocks, *aot.loaded.pipe.transformer.single_transformer_blocks]
     assert all(b.forward.__name__ == "forward" and b.forward.__qualname__.startswith("_run_with") for b in blocks)

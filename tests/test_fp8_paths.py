@@ -62,8 +62,8 @@ def test_fp8_matmul_quantizes_every_linear_but_the_recipes_bf16_ones(matmul):
 
 def test_fp8_matmul_images_stay_close_to_bf16(matmul, tiny_model):
     bf16 = LocalBackend(LocalSettings(model=str(tiny_model), device="cpu", precision="bf16"))
-    a = np.asarray(gen(matmul, seed=5).outcomes[0].image, dtype=np.float64)
-    b = np.asarray(gen(bf16, seed=5).outcomes[0].image, dtype=np.float64)
+    a = np.asarray(gen(matmul, seed=5).outcomes[0].image.decode(), dtype=np.float64)
+    b = np.asarray(gen(bf16, seed=5).outcomes[0].image.decode(), dtype=np.float64)
     psnr = 10 * np.log10(255**2 / np.mean((a - b) ** 2))
     assert psnr > 20
 

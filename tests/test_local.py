@@ -32,7 +32,7 @@ def gen(backend, **kw):
 
 
 def pixels(run, i=0) -> np.ndarray:
-    return np.asarray(run.outcomes[i].image)
+    return np.asarray(run.outcomes[i].image.decode())
 
 
 def test_image_size_matches_the_request(local):

@@ -10,7 +10,8 @@ import zlib
 import pytest
 from PIL import Image, PngImagePlugin
 
-from backends.imaging import decode_image
+from backends.errors import NotAnImage
+from backends.imaging import decode_image, read_image, validate_png
 from ui.history import History
 from ui.pngmeta import CHUNK_KEY, BadPng, read_params, save_png, with_text_chunks
 
@@ -60,7 +61,7 @@ def crafted(*extra: bytes) -> bytes:
 
 def test_upstream_png_bytes_are_kept_and_our_chunks_added(tmp_path):
     upstream = png_bytes({"parameters": "upstream's own text", CHUNK_KEY: '{"seed": 999}'})
-    image = decode_image(upstream)
+    image = read_image(upstream)
     path = save_png(image, tmp_path / "a.png", PARAMS)
     written = path.read_bytes()
     idat = lambda data: [d for k, d in chunks(data) if k == b"IDAT"]  # noqa: E731
@@ -70,7 +71,7 @@ def test_upstream_png_bytes_are_kept_and_our_chunks_added(tmp_path):
         assert img.info["parameters"].startswith("a fox — in snow") and "upstream's own text" not in json.dumps(
             img.info
         )
-        assert list(img.convert("RGB").getdata()) == list(image.getdata())
+        assert list(img.convert("RGB").getdata()) == list(decode_image(upstream).getdata())
 
 
 def test_images_without_upstream_png_are_encoded_at_level_1(tmp_path):
@@ -85,10 +86,63 @@ def test_images_without_upstream_png_are_encoded_at_level_1(tmp_path):
 
 def test_history_saves_upstream_bytes(tmp_path):
     upstream = png_bytes()
-    entry = History(root=tmp_path).add(decode_image(upstream), "cap", PARAMS)
+    entry = History(root=tmp_path).add(read_image(upstream), "cap", PARAMS)
     assert [d for k, d in chunks(entry.path.read_bytes()) if k == b"IDAT"] == [
         d for k, d in chunks(upstream) if k == b"IDAT"
     ]
+
+
+def with_chunk_before_idat(png: bytes, extra: bytes) -> bytes:
+    at = png.index(b"IDAT") - 4
+    return png[:at] + extra + png[at:]
+
+
+def test_no_upstream_ancillary_chunk_is_ever_served(tmp_path):
+    # An iCCP profile named after a key, and text chunks holding one: none may reach a served file.
+    key = b"sk-upstream-key-4f9a"
+    upstream = with_chunk_before_idat(png_bytes(), chunk(b"iCCP", key + b"\0\0" + zlib.compress(b"profile")))
+    upstream = with_chunk_before_idat(upstream, chunk(b"tEXt", b"Comment\0" + key))
+    upstream = with_chunk_before_idat(upstream, chunk(b"zzKY", key))  # unknown ancillary chunk
+    image = read_image(upstream)
+    path = History(root=tmp_path).add(image, "cap", PARAMS).path
+    written = path.read_bytes()
+    assert key not in written and key not in image.data
+    assert [k for k, _ in chunks(written)] == [b"IHDR", b"iTXt", b"iTXt", b"IDAT", b"IEND"]
+    assert read_params(path) == PARAMS
+
+
+def corrupt_idat_stream(png: bytes) -> bytes:
+    """The image data's zlib stream damaged (a byte in its middle flipped), its chunk CRC recomputed."""
+    kinds = chunks(png)
+    out = png[:8]
+    for kind, body in kinds:
+        if kind == b"IDAT":
+            body = body[: len(body) // 2] + bytes([body[len(body) // 2] ^ 0xFF]) + body[len(body) // 2 + 1 :]
+        out += chunk(kind, body)
+    return out
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p[:33] + bytes([p[33] ^ 1]) + p[34:],  # a byte of the first IDAT: its CRC fails
+        corrupt_idat_stream,  # CRCs pass, the zlib stream does not inflate (or fails its checksum)
+        lambda p: p[:16] + struct.pack(">II", 5000, 5000) + p[24:],  # huge IHDR (its CRC fails too)
+        lambda p: p[: p.index(b"IEND") - 4],  # no IEND
+        lambda p: p[:8] + p[p.index(b"IDAT") - 4 :],  # no IHDR
+    ],
+)
+def test_damaged_pngs_are_refused_without_decoding(damage):
+    with pytest.raises(NotAnImage, match="damaged|not a PNG|larger"):
+        read_image(damage(png_bytes(size=(64, 48))))
+
+
+def test_the_pixel_cap_is_read_from_the_header():
+    ihdr = struct.pack(">IIBBBBB", 8192, 8192, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"")
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    with pytest.raises(NotAnImage, match="larger than any FLUX image"):
+        validate_png(png)
 
 
 def test_splicing_refuses_what_is_not_a_png():
@@ -157,3 +211,23 @@ def test_a_huge_file_is_refused_without_reading_it_all(tmp_path):
 
 def test_a_missing_file_is_none(tmp_path):
     assert read_params(tmp_path / "nope.png") is None
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "GIF"])
+def test_other_formats_are_stored_as_png_once_with_their_size(fmt):
+    out = io.BytesIO()
+    Image.effect_noise((40, 24), 40).convert("RGB").save(out, format=fmt)
+    image = read_image(out.getvalue())
+    assert image.size == (40, 24) and image.data.startswith(b"\x89PNG")
+    assert [k for k, _ in chunks(image.data)][0] == b"IHDR"
+
+
+def test_a_jpeg_over_the_pixel_cap_is_refused_from_its_header():
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, format="JPEG")
+    data = bytearray(out.getvalue())
+    sof = data.index(b"\xff\xc0")
+    for side in (5000, 60000):  # over our cap; over Pillow's own too
+        data[sof + 5 : sof + 9] = struct.pack(">HH", side, side)  # height, width in the frame header
+        with pytest.raises(NotAnImage, match="larger than any FLUX image"):
+            read_image(bytes(data))

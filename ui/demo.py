@@ -12,6 +12,7 @@ from backends.grid import MAX_CELLS
 from ui.api import PlaygroundBlocks, register_api
 from ui.events import on_load_local, on_status, wire
 from ui.grid_events import wire_grid
+from ui.history import serve_history
 from ui.layout import TITLE, build_page
 from ui.options import PageOptions
 from ui.session import Session
@@ -30,6 +31,7 @@ def build_demo(
     ``grid_max_cells`` the most cells an X/Y grid may have, in the page and through /grid.
     """
     options = options or PageOptions()
+    serve_history()  # history files are served where they are written: Gradio never hashes or copies them
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         session = gr.State(delete_callback=lambda s: s.close() if s else None)

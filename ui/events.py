@@ -269,6 +269,8 @@ async def on_generate(
     req = req.with_seed()
     sec = ctx.session_secrets(fk, ak, sess)
     cancel = sess.start_run()  # before the first yield, so an early Cancel is not lost
+    history_version = sess.history.version
+    had_ab = sess.current is not None and bool(sess.current.all_entries())  # the A/B choices name its images
     started = time.perf_counter()
     first = {
         c.summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in runnable)}…",
@@ -292,15 +294,11 @@ async def on_generate(
     async for state, event in sess.run(req, runnable, keys, sec, cancel):
         b = ctx.backends[event.backend]
         if isinstance(event, BackendRun):
+            # Only this backend's column: every other output is left as it is (the scoreboard goes once, at the end).
             update = {
                 c.col_status[b.id]: column_status(b.label, state.started, event, None),
                 c.col_md[b.id]: column_text(b, state, sec),
                 c.col_gallery[b.id]: state.images.get(b.id) or None,
-                c.score_table: sess.scoreboard.rows(),
-                c.score_plot: gr.BarPlot(
-                    pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
-                    y_lim=[0, sess.scoreboard.plot_top()],
-                ),
             }
             entries = state.entries.get(b.id) or []
             if entries and not viewer_set:  # the first image to land fills the viewer; later ones don't jump it
@@ -320,15 +318,21 @@ async def on_generate(
     final = {
         c.summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image{'s' if asked != 1 else ''} · "
         f"run wall time **{wall:.2f} s** (slowest backend {slowest:.2f} s)",
-        # The history is sent once a run, not with every streamed event (it holds up to 96 images).
-        c.history: sess.history.gallery(),
         c.sheet_file: str(sheet),
         c.json_file: str(record),
         c.status: status_markdown(ctx.backends, fk, ak),
-        c.ab_a: gr.Dropdown(choices=captions, value=a),
-        c.ab_b: gr.Dropdown(choices=captions, value=b2),
-        c.ab_slider: ab_images(sess, a, b2),
+        c.score_table: sess.scoreboard.rows(),
+        c.score_plot: gr.BarPlot(
+            pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
+            y_lim=[0, sess.scoreboard.plot_top()],
+        ),
     }
+    # The history (up to 96 files) goes out only when this run added to it; so do the A/B choices.
+    if sess.history.version != history_version:
+        final[c.history] = sess.history.gallery()
+    if captions or had_ab:
+        final.update({c.ab_a: gr.Dropdown(choices=captions, value=a), c.ab_b: gr.Dropdown(choices=captions, value=b2)})
+        final[c.ab_slider] = ab_images(sess, a, b2)
     if not viewer_set:
         final[c.viewer_caption] = "No image in this run: each column says why."
     yield final

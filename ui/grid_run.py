@@ -111,7 +111,9 @@ async def make_grid(
                 outcome_message(backend, outcome, secrets),
             )
         )
-    sheet = grid_sheet(
+    # Drawing decodes every cell's pixels (the first place they are needed): in a worker thread.
+    sheet = await asyncio.to_thread(
+        grid_sheet,
         plan.request.prompt,
         x.title,
         list(x.labels),

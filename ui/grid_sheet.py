@@ -13,6 +13,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
+from backends.errors import NotAnImage
+from backends.imaging import EncodedImage, StoredImage
+
 CELL = 384  # longest side of a cell's image: 4 columns stay under 2,000 px wide
 PAD = 14
 CAPTION_H = 50  # two caption lines
@@ -28,8 +31,18 @@ class GridCell:
     row: int
     caption: str  # "Fireworks · seed 42"
     detail: str  # "4 steps · 0.84 s · $0.0014"
-    image: Image.Image | None = None
+    image: Image.Image | EncodedImage | StoredImage | None = None  # decoded only when drawn
     error: str | None = None  # why there is no image
+
+
+def _pixels(cell: GridCell) -> tuple[Image.Image | None, str | None]:
+    """The cell's decoded pixels (decoding them now), or why there are none."""
+    if cell.image is None or isinstance(cell.image, Image.Image):
+        return cell.image, cell.error
+    try:
+        return cell.image.decode(), None
+    except NotAnImage as err:
+        return None, str(err)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -89,13 +102,14 @@ def grid_sheet(
             draw.line([(PAD, y - PAD // 2), (width - PAD, y - PAD // 2)], fill=RULE, width=1)
     for cell in cells:
         x, y = left + cell.column * cell_w, top + cell.row * cell_h
-        if cell.image is not None:
-            img = _fit(cell.image)
+        pixels, error = _pixels(cell)
+        if pixels is not None:
+            img = _fit(pixels)
             sheet.paste(img, (x + (CELL - img.width) // 2, y + (CELL - img.height) // 2))
         else:
             draw.rectangle([x, y, x + CELL, y + CELL], fill=FAIL_BG, outline=RULE)
             draw.text((x + PAD, y + PAD), "failed", fill=FG, font=head_font)
-            wrapped = "\n".join(textwrap.wrap(cell.error or "no image", width=40)[:10])
+            wrapped = "\n".join(textwrap.wrap(error or "no image", width=40)[:10])
             draw.multiline_text((x + PAD, y + PAD + 30), wrapped, fill=MUTED, font=small, spacing=4)
         draw.text((x, y + CELL + 6), _clip(draw, cell.caption, cap_font, CELL), fill=FG, font=cap_font)
         draw.text((x, y + CELL + 27), _clip(draw, cell.detail, small, CELL), fill=MUTED, font=small)

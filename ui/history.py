@@ -1,4 +1,9 @@
-"""A session's bounded image history, kept as PNG files that carry their parameters."""
+"""A session's bounded image history, kept as PNG files that carry their parameters.
+
+Each file is written once, where Gradio serves it from: ROOT is declared a static path
+(``serve_history``), so Gradio neither hashes nor copies history files when a gallery is sent
+(it did, on the event loop, for every file of a 96-image history at every run).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,21 @@ from pathlib import Path
 
 from PIL import Image
 
+from backends.imaging import EncodedImage, StoredImage
 from ui.pngmeta import save_png
 
 HISTORY_LIMIT = 96  # images per session; older ones are deleted from disk too
 ROOT = Path(tempfile.gettempdir()) / "flux-playground"
+
+
+def serve_history(root: Path = ROOT) -> None:
+    """Let Gradio serve files under ``root`` where they are (once per process; the list is global)."""
+    import gradio as gr
+    from gradio.data_classes import _StaticFiles
+
+    root.mkdir(parents=True, exist_ok=True)
+    if root.resolve() not in _StaticFiles.all_paths:
+        gr.set_static_paths([root])  # appends to a process-wide list
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,13 @@ class HistoryEntry:
     path: Path
     caption: str
     params: dict  # the PNG chunk's fields, plus status for records
+    width: int = 0
+    height: int = 0
+
+    @property
+    def stored(self) -> StoredImage:
+        """The image as a session keeps it: where it is and its size, no bytes."""
+        return StoredImage(self.path, self.width, self.height)
 
 
 class History:
@@ -31,17 +54,19 @@ class History:
         self.limit = limit
         self.dir = root / uuid.uuid4().hex
         self.entries: deque[HistoryEntry] = deque()
+        self.version = 0  # bumped at every change, so the page sends the gallery only when it changed
 
-    def add(self, image: Image.Image, caption: str, params: dict, encoded: bytes | None = None) -> HistoryEntry:
-        """Save ``image`` (as the upstream's own PNG bytes where there are some, see save_png) and list it first."""
+    def add(self, image: EncodedImage | StoredImage | Image.Image, caption: str, params: dict) -> HistoryEntry:
+        """Write ``image`` once (checked PNG bytes as they are, see save_png) and list it first. Blocking."""
         self.dir.mkdir(parents=True, exist_ok=True)
         # A name that says what it is when downloaded: flux-fireworks-seed42-1a2b3c.png
         backend = "".join(ch for ch in str(params.get("backend", "image")) if ch.isalnum())[:20] or "image"
         seed = params.get("seed", 0)
         name = f"flux-{backend}-seed{seed if isinstance(seed, int) else 0}-{uuid.uuid4().hex[:6]}.png"
-        path = save_png(image, self.dir / name, params, encoded=encoded)
-        entry = HistoryEntry(path, caption, params)
+        path = save_png(image, self.dir / name, params)
+        entry = HistoryEntry(path, caption, params, *image.size)
         self.entries.appendleft(entry)
+        self.version += 1
         while len(self.entries) > self.limit:
             self.entries.pop().path.unlink(missing_ok=True)
         return entry
@@ -51,4 +76,5 @@ class History:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.version += 1
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,10 +1,10 @@
 """Generation parameters in a PNG text chunk, written on save and read back on drop.
 
-Saving keeps an upstream PNG's image bytes and inserts our text chunks before the first IDAT,
-where every reader (Pillow's ``info`` included) finds them without decoding (no re-encoding:
-~0.16 s saved per 1024² image); other images are encoded at compress level 1.
-Reading trusts nothing: a dropped file may be crafted, so it is parsed chunk by chunk
-within small limits and never decoded as an image.
+Saving writes a checked PNG's kept chunks as they are (views into the upstream's reply, see
+backends.imaging) with our text chunks inserted before the first IDAT, where every reader
+(Pillow's ``info`` included) finds them without decoding: one ``writelines``, no joined copy,
+no re-encoding. Reading trusts nothing: a dropped file may be crafted, so it is parsed chunk
+by chunk within small limits and never decoded as an image.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import struct
 import zlib
 from pathlib import Path
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
-from backends.imaging import source_png
+from backends.errors import NotAnImage
+from backends.imaging import PNG_SIGNATURE, EncodedImage, StoredImage, validate_png
 
 CHUNK_KEY = "flux-playground"
 # Only these keys are written, so nothing else (keys, paths) can slip into a file.
@@ -32,10 +33,6 @@ FIELDS = (
     "guidance_scale",
     "latency_s",
 )
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Chunks an upstream PNG keeps: the image itself and how to show it. Its text, EXIF and
-# animation chunks are dropped, so nothing an upstream wrote rides along in our files.
-KEPT_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs"}
 MAX_READ_BYTES = 16 * 1024 * 1024  # a restore PNG is read at most this far (the upload cap is 10 MB)
 MAX_TEXT_BYTES = 64 * 1024  # our chunk is a few hundred bytes; a bigger one is not ours
 
@@ -66,50 +63,28 @@ def text_chunks(params: dict) -> list[tuple[str, str]]:
 
 
 def with_text_chunks(png: bytes, chunks: list[tuple[str, str]]) -> bytes:
-    """``png`` with only its image chunks kept and ours inserted before the first IDAT; image data copied as is."""
-    if not png.startswith(PNG_SIGNATURE):
-        raise BadPng("not a PNG")
-    out = [PNG_SIGNATURE]
-    pos = len(PNG_SIGNATURE)
-    ours = [_itxt(key, text) for key, text in chunks]
-    while pos + 8 <= len(png):
-        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
-        end = pos + 12 + length
-        if end > len(png):
-            raise BadPng("a chunk runs past the end of the file")
-        if kind == b"IDAT" and ours:
-            out += ours
-            ours = []
-        if kind in KEPT_CHUNKS:
-            out.append(png[pos:end])
-        if kind == b"IEND":
-            if ours:
-                raise BadPng("no image data")
-            return b"".join(out)
-        pos = end
-    raise BadPng("no IEND chunk")
+    """``png`` with only its critical chunks kept and ours inserted before the first IDAT (tests and tools)."""
+    try:
+        image = validate_png(png, "PNG")
+    except NotAnImage as err:
+        raise BadPng(str(err)) from err
+    return b"".join(image.parts([_itxt(key, text) for key, text in chunks]))
 
 
-def save_png(image: Image.Image, path: Path, params: dict, encoded: bytes | None = None) -> Path:
-    """Write ``image`` as PNG with ``params`` (whitelisted) in text chunks.
-
-    The upstream PNG bytes (``encoded``, or those the image was decoded from) are kept as they
-    are; anything else is encoded at compress level 1, several times faster than the default
-    for a slightly bigger file.
-    """
-    chunks = text_chunks(params)
-    encoded = encoded or source_png(image)
-    if encoded is not None:
-        try:
-            Path(path).write_bytes(with_text_chunks(encoded, chunks))
-            return path
-        except BadPng:
-            pass  # a PNG we cannot splice: encode the decoded pixels instead
-    info = PngImagePlugin.PngInfo()
-    for key, text in chunks:
-        info.add_itxt(key, text)
-    image.save(path, format="PNG", pnginfo=info, compress_level=1)
+def write_png(image: EncodedImage, path: Path, params: dict) -> Path:
+    """Write a checked PNG with ``params`` (whitelisted) in text chunks: one ``writelines`` of views, no copy."""
+    with open(path, "wb") as f:
+        f.writelines(image.parts([_itxt(key, text) for key, text in text_chunks(params)]))
     return path
+
+
+def save_png(image: Image.Image | EncodedImage, path: Path, params: dict) -> Path:
+    """Write ``image`` as PNG with ``params`` in text chunks; pixels (a PIL image) are encoded at level 1 first."""
+    if isinstance(image, StoredImage):
+        image = validate_png(image.data, "saved image", check_pixels=False)
+    elif not isinstance(image, EncodedImage):
+        image = EncodedImage.from_pil(image)
+    return write_png(image, path, params)
 
 
 # --- reading --------------------------------------------------------------------------------

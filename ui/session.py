@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
 from backends.cost import run_cost
+from backends.errors import NotAnImage
 from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from ui.history import History, HistoryEntry
 from ui.present import caption, column_markdown, image_params, outcome_message, records, short_caption
@@ -58,6 +60,23 @@ class Session:
         for flag in list(self.active):
             flag.set()
 
+    def _store(
+        self, backend: Backend, request: GenerationRequest, run: BackendRun
+    ) -> tuple[BackendRun, list[HistoryEntry], list[tuple[str, str]]]:
+        """Write ``run``'s images to the history (blocking). Returns the run with its images as files
+        (no bytes held), their entries, and (path, short caption) for its column."""
+        each, _ = run_cost(run, request.num_inference_steps)
+        entries, outcomes, shown = [], [], []
+        for outcome in run.outcomes:
+            if outcome.image is not None:
+                text = caption(run.label, outcome, request.num_inference_steps, cost=each.text())
+                entry = self.history.add(outcome.image, text, image_params(backend, request, outcome))
+                entries.append(entry)
+                shown.append((str(entry.path), short_caption(outcome, request.num_inference_steps)))
+                outcome = dataclasses.replace(outcome, image=entry.stored)
+            outcomes.append(outcome)
+        return dataclasses.replace(run, outcomes=outcomes), entries, shown
+
     def close(self) -> None:
         self.cancel_all()
         self.history.clear()
@@ -80,21 +99,12 @@ class Session:
             async for event in run_backends(request, backends, contexts, cancel=cancel):
                 if isinstance(event, BackendRun):
                     backend = by_id[event.backend]
-                    state.runs[event.backend] = event
                     self.scoreboard.record(event)
-                    shown, entries = [], []
-                    each, _ = run_cost(event, request.num_inference_steps)
-                    for outcome in event.outcomes:
-                        if outcome.image is None:
-                            continue
-                        text = caption(event.label, outcome, request.num_inference_steps, cost=each.text())
-                        params = image_params(backend, request, outcome)
-                        # PNG encoding takes ~0.4 s per megapixel: keep it off the event loop.
-                        entry = await asyncio.to_thread(self.history.add, outcome.image, text, params)
-                        shown.append((str(entry.path), short_caption(outcome, request.num_inference_steps)))
-                        entries.append(entry)
-                    state.images[event.backend] = shown
+                    # One thread call writes every image of this backend; the state keeps paths, not bytes.
+                    event, entries, shown = await asyncio.to_thread(self._store, backend, request, event)
+                    state.runs[event.backend] = event
                     state.entries[event.backend] = entries
+                    state.images[event.backend] = shown
                     state.records += records(backend, request, event, secrets)
                 else:
                     state.progress[event.backend] = event
@@ -136,7 +146,10 @@ def export_run(
             w, h = first.image.size
             # "x", not "×": Pillow's built-in font has no "×" glyph.
             label = f"{run.label} · seed {first.seed} · {w}x{h} · {run.wall_s:.2f} s"
-            tiles.append(Tile(label, first.image))
+            try:  # the sheet is the first place these pixels are needed: decoded here, in export's thread
+                tiles.append(Tile(label, first.image.decode()))
+            except NotAnImage as err:
+                tiles.append(Tile(f"{run.label} · seed {first.seed} · damaged", None, str(err)))
         else:
             message = next((outcome_message(backend, o, secrets) for o in run.outcomes if o.error), None)
             label = f"{run.label} · seed {run.outcomes[0].seed} · failed · {run.wall_s:.2f} s"
