@@ -12,7 +12,7 @@ if os.environ.get("SPACES_ZERO_GPU"):
 
 import gradio as gr
 
-from backends import Backend, Settings, build_backends, cost
+from backends import Backend, Settings, build_backends, cost, redact
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
 from ui import LAUNCH_OPTIONS, build_demo
@@ -76,6 +76,7 @@ def create_app(
         except Exception as err:  # the hosted backends still work
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
     cost.configure(settings.pricing)
+    redact.register(*settings.secrets())  # the server's keys: out of every message and log line
     demo = build_demo(backends, secrets=settings.secrets(), options=options, grid_max_cells=settings.grid_max_cells)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=max_queue or queue_max_size())
     return demo, backends
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    redact.install_log_redaction()  # e.g. an image URL that carries a key, in httpx's request lines
     options = launch_options(auth=args.auth)
     try:
         demo, backends = create_app()

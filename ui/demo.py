@@ -9,6 +9,8 @@ import gradio as gr
 
 from backends import Backend
 from backends.grid import MAX_CELLS
+from backends.ledger import Ledger
+from ui.allowance import Allowance
 from ui.api import PlaygroundBlocks, register_api
 from ui.events import on_load_local, on_status, wire
 from ui.grid_events import wire_grid
@@ -30,13 +32,17 @@ def build_demo(
     ``grid_max_cells`` the most cells an X/Y grid may have, in the page and through /grid.
     """
     options = options or PageOptions()
+    ledger = None
+    if options.needs_ledger:  # today's spend survives a restart
+        ledger = Ledger(options.ledger_path, options.daily_budget_usd, options.visitor_daily_images)
+    allowance = Allowance(options, ledger)  # one for every door: the page, the grid, /generate, /grid, MCP
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         session = gr.State(delete_callback=lambda s: s.close() if s else None)
         page = build_page(backends, options, grid_max_cells)
-        ctx = wire(page, session, backends, secrets, options)
+        ctx = wire(page, session, backends, secrets, options, allowance)
         wire_grid(ctx, session, grid_max_cells)
-        register_api(backends, secrets, grid_max_cells)  # /generate and /grid, for scripts and MCP
+        register_api(backends, secrets, grid_max_cells, allowance)  # /generate and /grid, for scripts and MCP
         # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
         demo.load(Session, None, session, api_visibility="private", queue=False)
         demo.load(
