@@ -103,6 +103,13 @@ class TooLarge(UpstreamError):
     retryable = False
 
 
+class Busy(UpstreamError):
+    """This server already holds its global bound of reply bytes in flight; reading stopped. Not retried
+    (the request was sent), but trying again in a moment can succeed."""
+
+    kind = "busy"
+
+
 class ContentFiltered(BackendError):
     """The provider's safety check withheld the image. Never retried."""
 

@@ -42,6 +42,13 @@ def reported_seed(value: object) -> int | None:
     return None
 
 
+def detached(err: BackendError) -> BackendError:
+    """``err`` without its traceback and chain: a stored error must not keep the call's frames (and the
+    reply bytes and images in them) alive, nor hold their bytes in flight."""
+    err.__traceback__ = err.__context__ = err.__cause__ = None
+    return err
+
+
 class HostedBackend(Backend):
     """A backend behind an HTTP API that makes one image per call.
 
@@ -98,7 +105,7 @@ class HostedBackend(Backend):
             err = Timeout(f"did not finish in {self.deadline_s:g} s (HTTP_DEADLINE_S), retries and download included")
             return ImageOutcome(index, sent, error=err), None
         except BackendError as err:
-            return ImageOutcome(index, sent, error=err), None
+            return ImageOutcome(index, sent, error=detached(err)), None
         except Exception as err:  # an odd reply must not take this run's other images with it
             log.warning("%s: unexpected %s for image %d", self.label, type(err).__name__, index)
             error = UpstreamError(f"unreadable reply ({type(err).__name__})")
