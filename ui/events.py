@@ -220,7 +220,7 @@ async def on_generate(
     # A warning, not gr.Error: an error would stamp every output with an "Error" badge, as if it crashed.
     c = ctx.page
     if sess is None:
-        yield refuse(ctx, "The page is still loading; try again in a moment.")
+        yield refuse(ctx, "The page is still loading (or this tab has been idle too long: reload it).")
         return
     if sess.active:
         yield refuse(ctx, "A run is still going: wait for it to finish, or press Cancel.")

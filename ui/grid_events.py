@@ -55,7 +55,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
     ):
         unchanged = {g.summary: gr.skip()}
         if sess is None:
-            gr.Warning("The page is still loading; try again in a moment.")
+            gr.Warning("The page is still loading (or this tab has been idle too long: reload it).")
             yield unchanged
             return
         if sess.active:
