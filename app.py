@@ -13,15 +13,19 @@ if os.environ.get("SPACES_ZERO_GPU"):
 
 import gradio as gr
 
-from backends import Backend, Settings, build_backends, cost
+from backends import Backend, Settings, build_backends, cost, redact
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
 from serving import openai_images
 from ui import LAUNCH_OPTIONS, build_demo
+from ui.api import API_QUEUE_ID
+from ui.gates import gate_app_kwargs, one_file_per_upload, share_queue
 from ui.options import PageOptions
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
 QUEUE_MAX_SIZE = 64  # runs waiting beyond those; more get "queue is full" instead of waiting for ever
+API_QUEUE_SHARE = 4  # at most 1/4 of the waiting places go to /generate, /grid and MCP calls
+SPACE_UPLOADS_PER_MIN = 10  # uploads a minute per visitor, on a public Space
 
 
 def queue_max_size(env: Mapping[str, str] | None = None) -> int:
@@ -59,6 +63,13 @@ def launch_options(env: Mapping[str, str] | None = None, auth: str | None = None
     pairs = parse_auth(auth or env.get("APP_AUTH"))
     if pairs:
         options["auth"] = pairs
+    page = PageOptions.from_env(env)
+    raw = (env.get("UPLOADS_PER_MIN") or "").strip()
+    if raw and not raw.isdigit():
+        raise SystemExit(f"UPLOADS_PER_MIN={raw!r}: use a whole number of uploads a minute, 0 = off")
+    uploads = int(raw) if raw else (SPACE_UPLOADS_PER_MIN if env.get("SPACE_ID") else 0)
+    # MCP behind APP_AUTH too, and the per-visitor upload rate.
+    options["app_kwargs"] = gate_app_kwargs(page.trusted_proxy_hops, uploads, pairs)
     return options
 
 
@@ -95,8 +106,12 @@ def create_app(
         except Exception as err:  # the hosted backends still work
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
     cost.configure(settings.pricing)
+    redact.register(*settings.secrets())  # the server's keys: out of every message and log line
     demo = build_demo(backends, secrets=settings.secrets(), options=options, grid_max_cells=settings.grid_max_cells)
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=max_queue or queue_max_size())
+    size = max_queue or queue_max_size()
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=size)
+    share_queue(demo, API_QUEUE_ID, max(1, size // API_QUEUE_SHARE))  # the API can never fill the page's queue
+    one_file_per_upload()
     return demo, backends
 
 
@@ -111,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    redact.install_log_redaction()  # e.g. an image URL that carries a key, in httpx's request lines
     options = launch_options(auth=args.auth)
     if not port_is_free(args.host, args.port):  # before loading anything, and without Gradio's retries
         raise SystemExit(busy_port_message(args.host, args.port))

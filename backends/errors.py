@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from backends.redact import scrub
+
 #: Upstream text is cut to this many characters where an error is made, so pages, records,
 #: logs and exports all get the short form (a hostile API once sent a 5 MB message).
 MAX_DETAIL_CHARS = 300
@@ -47,7 +49,7 @@ class BackendError(Exception):
     retryable = False
 
     def __init__(self, detail: str = "", *, status: int | None = None, sticky: bool = False) -> None:
-        detail = cut_text(detail)
+        detail = cut_text(scrub(str(detail)))  # redacted before it is cut, so no part of a key stays
         super().__init__(detail)
         self.detail = detail
         self.status = status
@@ -99,6 +101,13 @@ class TooLarge(UpstreamError):
 
     kind = "too_large"
     retryable = False
+
+
+class Busy(UpstreamError):
+    """This server already holds its global bound of reply bytes in flight; reading stopped. Not retried
+    (the request was sent), but trying again in a moment can succeed."""
+
+    kind = "busy"
 
 
 class ContentFiltered(BackendError):

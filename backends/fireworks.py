@@ -9,6 +9,7 @@ from backends.errors import ContentFiltered, NotAnImage, UpstreamError
 from backends.hosted import HostedBackend, Upstream
 from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, send_with_retries
 from backends.imaging import EncodedImage, read_base64_image, read_image
+from backends.redact import shown
 from backends.sizes import nearest_ratio
 from backends.types import GenerationRequest
 
@@ -39,7 +40,7 @@ def _check_finish(reason: object) -> None:
     if text == "CONTENT_FILTERED":
         raise ContentFiltered("Fireworks' safety check withheld the image")
     if text not in SUCCESS_REASONS:
-        raise UpstreamError(f"Fireworks finished with {str(reason)[:60]!r}, not SUCCESS")
+        raise UpstreamError(f"Fireworks finished with {shown(repr(str(reason)), 60)}, not SUCCESS")
 
 
 def parse_fireworks_reply(content_type: str, headers: dict[str, str], body: bytes) -> tuple[EncodedImage, object]:

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from backends.errors import UpstreamError
 from backends.runner import failed_run, run_backends
 from backends.sizes import RATIO_SIZES
-from backends.types import MAX_SEED, Backend, BackendRun, GenerationRequest, InvalidRequest, RunContext
+from backends.types import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    Backend,
+    BackendRun,
+    GenerationRequest,
+    InvalidRequest,
+    RunContext,
+)
 
 MAX_CELLS = 16  # default for GRID_MAX_CELLS
 AXES: dict[str, str] = {
@@ -59,16 +67,18 @@ def _integers(axis: str, text: str, max_values: int) -> list[int]:
         if match:
             start, end, step = int(match[1]), int(match[2]), int(match[3] or 1)
             if end < start or step < 1:
-                raise GridError(f"{axis}: the range {part!r} must go up, e.g. 1-4 or 10-40 (+10)")
+                raise GridError(f"{axis}: the range {part[:40]!r} must go up, e.g. 1-4 or 10-40 (+10)")
             count = (end - start) // step + 1
             if len(values) + count > max_values:  # refuse before expanding 1-2000000000
-                raise GridError(f"{axis}: {part!r} alone makes {count} values; a grid has at most {max_values} cells")
+                raise GridError(
+                    f"{axis}: {part[:40]!r} alone makes {count} values; a grid has at most {max_values} cells"
+                )
             values += range(start, end + 1, step)
             continue
         try:
             values.append(int(part))
         except ValueError:
-            raise GridError(f"{axis}: {part!r} is not a whole number or a range like 1-4 or 10-40 (+10)") from None
+            raise GridError(f"{axis}: {part[:40]!r} is not a whole number or a range like 1-4 or 10-40 (+10)") from None
     return values
 
 
@@ -78,7 +88,9 @@ def parse_axis(
     """The axis ``name`` with the comma-separated ``text``; ``backends`` maps ids to labels."""
     name = (name or "").strip().lower().replace(" ", "_")
     if name not in AXES:
-        raise GridError(f"unknown axis {name!r}: use one of {', '.join(AXES)}")
+        raise GridError(f"unknown axis {name[:40]!r}: use one of {', '.join(AXES)}")
+    if len(text or "") > max_values_chars(max_cells):  # before any work on it
+        raise GridError(f"{name}: the values are {len(text)} characters; at most {max_values_chars(max_cells)}")
     if name in RANGE_AXES:
         values: list = _integers(name, text, max_cells)
         if name == "seed":
@@ -92,7 +104,7 @@ def parse_axis(
             try:
                 values.append(float(part))
             except ValueError:
-                raise GridError(f"guidance: {part!r} is not a number") from None
+                raise GridError(f"guidance: {part[:40]!r} is not a number") from None
         labels = [f"{v:g}" for v in values]
     elif name == "aspect_ratio":
         values = _split(text)
@@ -106,20 +118,42 @@ def parse_axis(
         values = []
         for part in _split(text):
             if part.lower() not in by_name:
-                raise GridError(f"backend: {part!r} is unknown; use {', '.join(known) or 'a backend id'}")
+                raise GridError(f"backend: {part[:40]!r} is unknown; use {', '.join(known) or 'a backend id'}")
             values.append(by_name[part.lower()])
         labels = [known[v] for v in values]
     else:  # prompt search/replace: the first value is the text to replace
         values = [v for v in (text or "").split(",")]
         values = [v.strip() for v in values if v.strip()]
         if values and values[0] not in prompt:
-            raise GridError(f"prompt: {values[0]!r} (the text to replace) is not in the prompt")
+            raise GridError(f"prompt: {values[0][:40]!r} (the text to replace) is not in the prompt")
+        if values:
+            check_replacements(prompt, values)
         labels = list(values)
     if not values:
         raise GridError(f"{name}: give at least one value, separated by commas")
     if len(set(values)) != len(values):
         raise GridError(f"{name}: a value is repeated")
     return Axis(name, tuple(values), tuple(labels))
+
+
+def max_values_chars(max_cells: int) -> int:
+    """The longest text one axis may have: every cell's value a whole prompt, and the commas."""
+    return max_cells * (MAX_PROMPT_CHARS + 1)
+
+
+def check_replacements(prompt: str, values: Sequence[str]) -> None:
+    """Refuse, by arithmetic and before any prompt is built, a value longer than a prompt or one whose
+    replacement would make the prompt too long (4,000 × "a" replaced by 244 KB is 976 MB)."""
+    search, count = values[0], prompt.count(values[0])
+    for value in values:
+        if len(value) > MAX_PROMPT_CHARS:
+            raise GridError(f"prompt: a value is {len(value)} characters; the limit is {MAX_PROMPT_CHARS}")
+        length = len(prompt) + count * (len(value) - len(search))
+        if length > MAX_PROMPT_CHARS:
+            raise GridError(
+                f"prompt: replacing {search[:40]!r} with {value[:40]!r} makes a {length}-character prompt; "
+                f"the limit is {MAX_PROMPT_CHARS}"
+            )
 
 
 @dataclass(frozen=True)

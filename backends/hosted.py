@@ -13,6 +13,7 @@ import httpx
 from backends.errors import BackendError, MissingKey, Timeout, UpstreamError
 from backends.http import DEADLINE_S, RetryPolicy, Sleep
 from backends.imaging import EncodedImage
+from backends.redact import shown, using
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,13 @@ def reported_seed(value: object) -> int | None:
     if isinstance(value, int) and 0 <= value <= MAX_REPORTED_SEED:
         return value
     return None
+
+
+def detached(err: BackendError) -> BackendError:
+    """``err`` without its traceback and chain: a stored error must not keep the call's frames (and the
+    reply bytes and images in them) alive, nor hold their bytes in flight."""
+    err.__traceback__ = err.__context__ = err.__cause__ = None
+    return err
 
 
 class HostedBackend(Backend):
@@ -90,13 +98,14 @@ class HostedBackend(Backend):
         sent = request.image_seed(index)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.deadline_s):
-                got = await self.generate_one(request, index, key)
+            with using(key):  # everything made from upstream text in this call is redacted of the key
+                async with asyncio.timeout(self.deadline_s):
+                    got = await self.generate_one(request, index, key)
         except TimeoutError:
             err = Timeout(f"did not finish in {self.deadline_s:g} s (HTTP_DEADLINE_S), retries and download included")
             return ImageOutcome(index, sent, error=err), None
         except BackendError as err:
-            return ImageOutcome(index, sent, error=err), None
+            return ImageOutcome(index, sent, error=detached(err)), None
         except Exception as err:  # an odd reply must not take this run's other images with it
             log.warning("%s: unexpected %s for image %d", self.label, type(err).__name__, index)
             error = UpstreamError(f"unreadable reply ({type(err).__name__})")
@@ -104,9 +113,9 @@ class HostedBackend(Backend):
         latency = time.perf_counter() - started
         seed, note = reported_seed(got.seed), None
         if got.seed is not None and seed is None:
-            shown = repr(got.seed)
-            shown = shown if len(shown) <= 30 else shown[:27] + "..."
-            note = f"image {index + 1}: {self.label} reported seed {shown}, not a valid seed; tagged with the seed sent"
+            with using(key):  # redacted before it is cut
+                value = shown(repr(got.seed), 30)
+            note = f"image {index + 1}: {self.label} reported seed {value}, not a valid seed; tagged with the seed sent"
         outcome = ImageOutcome(
             index, seed if seed is not None else sent, image=got.image, latency_s=latency, reported_seed=seed, note=note
         )

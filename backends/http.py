@@ -11,7 +11,9 @@ import asyncio
 import email.utils
 import random
 import re
+import threading
 import time
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 import httpcore
 import httpx
 
-from backends.errors import BackendError, BadRequest, RateLimited, RejectedKey, Timeout, TooLarge, UpstreamError
+from backends.errors import BackendError, BadRequest, Busy, RateLimited, RejectedKey, Timeout, TooLarge, UpstreamError
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 120.0  # schnell takes ~1 s, but queues upstream can take much longer
@@ -34,6 +36,32 @@ KEEPALIVE_EXPIRY_S = 2.0
 MAX_REPLY_BYTES = 40 * 1024 * 1024  # an API reply: a 1024² PNG is ~2 MB, its JSON/base64 form ~3 MB
 MAX_ERROR_BYTES = 256 * 1024  # an error reply: only its message is wanted, and that is cut to 300 characters
 READ_CHUNK = 64 * 1024
+MAX_IN_FLIGHT_BYTES = 256 * 1024 * 1024  # all replies being read at once, over every call and visitor
+
+
+class InFlight:
+    """A global bound on reply bytes held while reading: past it, a read stops with Busy."""
+
+    def __init__(self, limit: int = MAX_IN_FLIGHT_BYTES) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.used + n > self.limit:
+                return False
+            self.used += n
+            self.peak = max(self.peak, self.used)
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.used -= n
+
+
+IN_FLIGHT = InFlight()
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -162,24 +190,40 @@ async def read_capped(response: httpx.Response, limit: int, what: str, keep_star
     """The whole body, stopping as soon as it passes ``limit`` bytes (declared or actual).
 
     Past the cap: TooLarge, or with ``keep_start`` the first ``limit`` bytes (for error text).
+    Past the global bound on bytes in flight (IN_FLIGHT): Busy.
     """
+    content, held = await _read_held(response, limit, what, keep_start)
+    IN_FLIGHT.give(held)
+    return content
+
+
+async def _read_held(response: httpx.Response, limit: int, what: str, keep_start: bool) -> tuple[bytes, int]:
+    """read_capped's work; the body's bytes stay counted in IN_FLIGHT (returned) until the caller gives them."""
     declared = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "")
     if declared.isdigit() and int(declared) > limit and not encoding and not keep_start:
         raise TooLarge(f"reply too large: {what} declares {int(declared) >> 20} MB, over the {limit >> 20} MB cap")
     decoder = _Decoder(encoding)
     chunks: list[bytes] = []
-    size = 0
-    async for raw in response.aiter_raw(READ_CHUNK):
-        chunk = decoder.feed(raw, limit - size)
-        size += len(chunk)
-        if size > limit and keep_start:
-            chunks.append(chunk[: len(chunk) - (size - limit)])
-            break
-        if size > limit:
-            raise TooLarge(f"reply too large: {what} is over the {limit >> 20} MB cap; reading stopped there")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    size = held = 0
+    try:
+        async for raw in response.aiter_raw(READ_CHUNK):
+            chunk = decoder.feed(raw, limit - size)
+            if not IN_FLIGHT.take(len(chunk)):
+                mb = IN_FLIGHT.limit >> 20
+                raise Busy(f"the server is busy reading other replies ({mb} MB at once); try again in a moment")
+            held += len(chunk)
+            size += len(chunk)
+            if size > limit and keep_start:
+                chunks.append(chunk[: len(chunk) - (size - limit)])
+                break
+            if size > limit:
+                raise TooLarge(f"reply too large: {what} is over the {limit >> 20} MB cap; reading stopped there")
+            chunks.append(chunk)
+        return b"".join(chunks), held
+    except BaseException:
+        IN_FLIGHT.give(held)
+        raise
 
 
 @dataclass
@@ -222,12 +266,15 @@ async def fetch(
     extensions = {"trace": trace} if trace is not None else None
     async with client.stream(method, url, json=json, headers=headers, extensions=extensions) as response:
         if response.is_success:
-            content = await read_capped(response, limit, what)
+            content, held = await _read_held(response, limit, what, keep_start=False)
         elif response.is_redirect:
-            content = b""
+            content, held = b"", 0
         else:
-            content = await read_capped(response, MAX_ERROR_BYTES, "the error reply", keep_start=True)
-        return Reply(response.status_code, response.headers, content, str(response.url), response.reason_phrase)
+            content, held = await _read_held(response, MAX_ERROR_BYTES, "the error reply", keep_start=True)
+        reply = Reply(response.status_code, response.headers, content, str(response.url), response.reason_phrase)
+        # The body stays counted until the reply is dropped (decoded or failed), so held replies count too.
+        weakref.finalize(reply, IN_FLIGHT.give, held)
+        return reply
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from backends.sizes import CUSTOM, MAX_SIDE, MIN_SIDE, RATIO_SIZES, SIDE_STEP
 MAX_SEED = 2**31 - 1
 MIN_STEPS, MAX_STEPS = 1, 12
 MAX_IMAGES = 4
-MAX_PROMPT_CHARS = 4000  # the AI/ML API's limit; Fireworks documents none
+MAX_PROMPT_CHARS = 2000  # FLUX's T5 reads 256 tokens (~1,000 characters); the AI/ML API takes 4,000
 
 
 class InvalidRequest(ValueError):

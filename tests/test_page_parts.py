@@ -69,7 +69,9 @@ def test_rate_limit_memory_stays_bounded_for_many_clients():
 
 
 def test_page_options_from_the_environment():
-    assert PageOptions.from_env({}) == PageOptions(True, 0, False)  # local: everything allowed, no limit
+    local = PageOptions.from_env({})  # local: everything allowed, no limit, the socket's address
+    assert (local.local_settings_editable, local.rate_limit_per_min, local.trusted_proxy_hops) == (True, 0, 0)
+    assert (local.visitor_daily_images, local.daily_budget_usd, local.needs_ledger) == (0, None, False)
     space = PageOptions.from_env({"SPACE_ID": "me/flux"})
     assert (space.local_settings_editable, space.rate_limit_per_min, space.behind_proxy) == (False, 20, True)
     opened = PageOptions.from_env({"SPACE_ID": "me/flux", "ALLOW_LOCAL_SETTINGS": "1", "RATE_LIMIT_PER_MIN": "0"})
@@ -167,16 +169,19 @@ def test_server_key_images_count_only_hosted_backends_without_a_pasted_key():
     assert server_key_images(chosen, {"aiml": "mine"}, 4) == 4
 
 
-def test_client_id_uses_the_forwarded_address_only_behind_a_proxy():
+def test_client_id_is_the_entry_the_trusted_proxy_appended_counted_from_the_right():
     class Req:
-        headers = {"x-forwarded-for": "203.0.113.9, 10.0.0.1"}
+        headers = {"x-forwarded-for": "198.51.100.77, 203.0.113.9, 10.0.0.1"}  # forged first, the proxy's last
+        username = None
 
         class client:  # noqa: N801
             host = "10.16.3.80"
 
-    assert client_id(Req(), behind_proxy=True) == "203.0.113.9"
-    assert client_id(Req(), behind_proxy=False) == "10.16.3.80"
-    assert client_id(None, behind_proxy=True) == "unknown"
+    assert client_id(Req(), proxy_hops=1) == "addr:10.0.0.1"
+    assert client_id(Req(), proxy_hops=2) == "addr:203.0.113.9"
+    assert client_id(Req(), proxy_hops=0) == "addr:10.16.3.80"
+    assert client_id(Req(), proxy_hops=4) == "addr:10.16.3.80"  # fewer entries than hops: the socket, as ProxyFix
+    assert client_id(None, proxy_hops=1) == "unknown"
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def req(**kw) -> GenerationRequest:
         ({"seed": -1}, "seed -1 is out of range"),
         ({"seed": 2**31 - 1, "num_images": 2}, "seed 2147483647 is out of range"),
         ({"aspect_ratio": "7:5"}, "aspect ratio '7:5' is unknown"),
-        ({"prompt": "x" * 4001}, "limit is 4000"),
+        ({"prompt": "x" * 2001}, "limit is 2000"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(kw, words):

@@ -6,6 +6,7 @@ removes them by age. Only a call that fails or is abandoned deletes its own fold
 """
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,16 @@ from backends import Backend, BackendRun, InvalidRequest
 from backends.grid import AXES, MAX_CELLS
 from backends.sizes import CUSTOM, RATIO_SIZES
 from ui import controls
+from ui.allowance import Allowance, Refused, plan_spend
 from ui.grid_run import make_grid, plan_grid
 from ui.history import History
+from ui.options import PageOptions
 from ui.session import Session
 
+log = logging.getLogger(__name__)
 API_DIR = "flux-api"  # under Gradio's cache folder
+API_CONCURRENCY = 4  # /generate, /grid and MCP calls at once: their own share, so they never lock the page out
+API_QUEUE_ID = "api"
 
 
 def call_store() -> History:
@@ -35,8 +41,28 @@ def file_data(path: str | Path) -> dict:
     return FileData(path=str(p), orig_name=p.name, mime_type="image/png").model_dump()
 
 
-def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_cells: int = MAX_CELLS) -> None:
-    """Declare /generate and /grid inside the current Blocks (they use the server's environment keys)."""
+def refused_request(message: str) -> gr.Error:
+    """A request refused before anything was sent: one log line, no traceback, the message to the caller."""
+    log.info("refused a call: %s", message[:500])
+    return gr.Error(message, print_exception=False)
+
+
+def refusal_error(refusal: Refused) -> gr.Error:
+    """A refused call as an API error (for MCP, a tool error) that says when to retry."""
+    when = refusal.retry_after_s
+    retry = f" Retry after {int(when) + 1} s." if when is not None and "try again in" not in refusal.message else ""
+    return gr.Error(refusal.message + retry, print_exception=False)
+
+
+def register_api(
+    backends: Mapping[str, Backend],
+    secrets: Sequence[str],
+    max_cells: int = MAX_CELLS,
+    allowance: Allowance | None = None,
+) -> None:
+    """Declare /generate and /grid inside the current Blocks (they use the server's environment keys,
+    drawing on the caller's ``allowance``)."""
+    allowance = allowance or Allowance(PageOptions())
     order = list(backends)
     hosted = [b for b in order if b != "local"]
     registry = backends  # the endpoints' parameter is called `backends`, as scripts name it
@@ -47,20 +73,29 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            raise gr.Error(f"Nothing was sent: backends must be a list of one or more of {', '.join(order)}.")
+            raise refused_request(f"Nothing was sent: backends must be a list of one or more of {', '.join(order)}.")
         unknown = [n for n in names if n not in registry]
         if unknown:
-            raise gr.Error(f"Nothing was sent: unknown backend {unknown[0]!r}; use {', '.join(order)}.")
+            raise refused_request(f"Nothing was sent: unknown backend {unknown[0][:40]!r}; use {', '.join(order)}.")
         return [b for b in order if b in names]
 
     def build(prompt, aspect_ratio, width, height, steps, guidance, seed, num_images):
         if aspect_ratio not in (*RATIO_SIZES, CUSTOM):
-            raise gr.Error(f"Nothing was sent: aspect_ratio {aspect_ratio!r} is unknown; use {', '.join(RATIO_SIZES)}")
+            raise refused_request(
+                f"Nothing was sent: aspect_ratio {str(aspect_ratio)[:40]!r} is unknown; use {', '.join(RATIO_SIZES)}"
+            )
         w, h = controls.api_size(aspect_ratio, width, height)
         try:
             return controls.build_request(prompt, aspect_ratio, w, h, steps, guidance, seed, num_images)
         except InvalidRequest as err:
-            raise gr.Error(f"Nothing was sent: {err}.") from None
+            raise refused_request(f"Nothing was sent: {err}.") from None
+
+    def take(request: gr.Request | None, items: list, what: str):
+        try:
+            return allowance.take(request, plan_spend(items, {}), what)
+        except Refused as refusal:
+            log.info("refused %s: %s", what, refusal.message)
+            raise refusal_error(refusal) from None
 
     async def generate(
         prompt: str,
@@ -72,6 +107,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         guidance_scale: float = 3.5,
         seed: int = 0,
         num_images: int = 1,
+        request: gr.Request = None,
     ) -> tuple[list[dict], list[dict]]:
         """Generate images with FLUX.1 [schnell] on one or more backends at once, each image tagged with its seed.
 
@@ -81,7 +117,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         hosted APIs, gpu_s for the local GPU). A failed backend never hides the others' images.
 
         Args:
-            prompt: What to draw, in English, up to 4000 characters.
+            prompt: What to draw, in English, up to 2000 characters (FLUX reads about the first 1000).
             backends: Which backends to run: any of "local" (own GPU), "fireworks", "aiml". Default: the hosted ones.
             aspect_ratio: A preset (1:1, 16:9, 9:16, 4:3, 3:4, 3:2, 2:3, 21:9, ...) or "Custom" for width, height.
             width: Image width in pixels with aspect_ratio "Custom": 64 to 1536, a multiple of 32.
@@ -94,7 +130,9 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         selected = chosen_backends(backends, hosted)
         req = build(prompt, aspect_ratio, width, height, num_inference_steps, guidance_scale, seed, num_images)
         req = req.with_seed()
-        store = call_store()
+        items = [(registry[b], req.num_inference_steps) for b in selected for _ in range(req.num_images)]
+        ticket = take(request, items, "this call")
+        store, state = call_store(), None
         try:
             sess = Session(history=store)
             gallery: list[dict] = []
@@ -108,6 +146,8 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         except BaseException:  # nobody will fetch these files
             store.clear()
             raise
+        finally:
+            allowance.settle(ticket, list(state.runs.values()) if state is not None else [])
 
     async def grid(
         prompt: str,
@@ -122,6 +162,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         num_inference_steps: int = 4,
         guidance_scale: float = 3.5,
         seed: int = 0,
+        request: gr.Request = None,
     ) -> tuple[dict, list[dict]]:
         """Make an X/Y grid: one FLUX.1 [schnell] image per combination of two settings, drawn as one labelled PNG.
 
@@ -151,14 +192,17 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         try:
             plan = plan_grid(req, selected, registry, x_axis, x_values, y_axis, y_values, max_cells)
         except InvalidRequest as err:
-            raise gr.Error(f"Nothing was sent: {err}.") from None
-        store = call_store()
+            raise refused_request(f"Nothing was sent: {err}.") from None
+        ticket = take(request, [(registry[c.backend], c.request.num_inference_steps) for c in plan.cells], "this grid")
+        store, result = call_store(), None
         try:
             result = await make_grid(plan, registry, store.dir, list(secrets))
             return file_data(result.sheet), result.records
         except BaseException:
             store.clear()
             raise
+        finally:
+            allowance.settle(ticket, result.runs if result is not None else [])
 
     grid.__doc__ = (grid.__doc__ or "").replace("MAXCELLS", str(max_cells))
     # Backends from OPENAI_IMAGE_BACKENDS are named too, so scripts and MCP agents can find them.
@@ -168,7 +212,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
             '"aiml".', '"aiml", ' + ", ".join(f'"{b}"' for b in extra) + "."
         )
         grid.__doc__ = grid.__doc__.replace("fireworks, aiml;", f"fireworks, aiml, {', '.join(extra)};")
-    limits: dict[str, Any] = {"concurrency_limit": 16, "concurrency_id": "generate"}
+    limits: dict[str, Any] = {"concurrency_limit": API_CONCURRENCY, "concurrency_id": API_QUEUE_ID}
     gr.api(generate, api_name="generate", **limits)
     gr.api(grid, api_name="grid", **limits)
 

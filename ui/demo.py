@@ -9,13 +9,15 @@ import gradio as gr
 
 from backends import Backend
 from backends.grid import MAX_CELLS
+from backends.ledger import Ledger
+from ui.allowance import Allowance
 from ui.api import PlaygroundBlocks, register_api
 from ui.events import on_load_local, on_status, wire
 from ui.grid_events import wire_grid
 from ui.history import serve_history
 from ui.layout import TITLE, build_page
 from ui.options import PageOptions
-from ui.session import Session
+from ui.sessions import LiveSessions, free_on_unload, session_limits, session_state
 
 
 def build_demo(
@@ -32,15 +34,23 @@ def build_demo(
     """
     options = options or PageOptions()
     serve_history()  # history files are served where they are written: Gradio never hashes or copies them
+    ledger = None
+    if options.needs_ledger:  # today's spend survives a restart
+        ledger = Ledger(options.ledger_path, options.daily_budget_usd, options.visitor_daily_images)
+    allowance = Allowance(options, ledger)  # one for every door: the page, the grid, /generate, /grid, MCP
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
-        session = gr.State(delete_callback=lambda s: s.close() if s else None)
+        max_sessions, ttl_s = session_limits()
+        live = LiveSessions(max_sessions)
+        session = session_state(live, ttl_s)
         page = build_page(backends, options, grid_max_cells)
-        ctx = wire(page, session, backends, secrets, options)
+        ctx = wire(page, session, backends, secrets, options, allowance)
         wire_grid(ctx, session, grid_max_cells)
-        register_api(backends, secrets, grid_max_cells)  # /generate and /grid, for scripts and MCP
+        register_api(backends, secrets, grid_max_cells, allowance)  # /generate and /grid, for scripts and MCP
         # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
-        demo.load(Session, None, session, api_visibility="private", queue=False)
+        demo.load(live.new, None, session, api_visibility="private", queue=False)
+        free_on_unload(demo)  # a closed tab's files and state go at once
+        demo.live_sessions = live
         demo.load(
             types.MethodType(on_status, ctx),
             [page.fw_key, page.aiml_key],

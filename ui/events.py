@@ -21,6 +21,7 @@ import pandas as pd
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM
 from ui import controls
+from ui.allowance import Allowance, Refused, Ticket, plan_spend, visitor_of
 from ui.history import HistoryEntry
 from ui.layout import (
     NOTHING_READY,
@@ -33,7 +34,6 @@ from ui.layout import (
 from ui.options import PageOptions
 from ui.pngmeta import read_params
 from ui.progress import column_status, skipped_status
-from ui.ratelimit import RateLimiter
 from ui.session import RunState, Session, column_text, export_run
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Context:
     backends: Mapping[str, Backend]
     secrets: Sequence[str] = ()
     options: PageOptions = field(default_factory=PageOptions)
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    allowance: Allowance = field(default_factory=lambda: Allowance(PageOptions()))
 
     @property
     def order(self) -> list[str]:
@@ -70,7 +70,7 @@ class Context:
 def on_status(ctx: Context, fw_key: str = "", aiml_key: str = "", sess: Session | None = None) -> tuple[str, dict]:
     """Each backend's status line, and the 'nothing is ready' note when none can run."""
     keys = ctx.keys(fw_key, aiml_key, sess)
-    return status_markdown(ctx.backends, fw_key, aiml_key, keys), gr.Markdown(
+    return status_text(ctx, fw_key, aiml_key, keys), gr.Markdown(
         NOTHING_READY, visible=not ready_ids(ctx.backends, keys)
     )
 
@@ -162,15 +162,9 @@ def clamp_warning(note: str | None) -> str | None:
     return "Nothing was sent: " + "; ".join(parts) + ". Check it and press Generate again."
 
 
-def client_id(request: gr.Request | None, behind_proxy: bool) -> str:
-    """The visitor's address: on Spaces, the first X-Forwarded-For hop (the proxy's own address is shared)."""
-    if request is None:
-        return "unknown"
-    if behind_proxy:
-        forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
-    return getattr(getattr(request, "client", None), "host", None) or "unknown"
+def client_id(request: gr.Request | None, proxy_hops: int) -> str:
+    """The visitor: the signed-in account, else the address the trusted proxy saw (see ui.allowance)."""
+    return visitor_of(request, proxy_hops)[0]
 
 
 def server_key_images(backends: Sequence[Backend], keys: Mapping[str, str], num_images: int) -> int:
@@ -178,18 +172,21 @@ def server_key_images(backends: Sequence[Backend], keys: Mapping[str, str], num_
     return num_images * sum(1 for b in backends if b.key_env and not (keys.get(b.id) or "").strip())
 
 
-def over_limit(ctx: Context, request: gr.Request | None, cost: int, what: str = "this run") -> str | None:
-    """Take ``cost`` images from the visitor's allowance; if it is spent, why nothing was sent (else None)."""
-    wait = ctx.limiter.take(client_id(request, ctx.options.behind_proxy), cost)
-    if not wait:
-        return None
-    limit = ctx.limiter.per_minute
-    why = (
-        f"{what} asks for {cost} images on the server's keys and the limit is {limit} a minute"
-        if wait == float("inf")
-        else f"this Space allows {limit} images a minute per visitor on its keys; try again in {wait:.0f} s"
-    )
-    return f"Nothing was sent: {why}. A key pasted under 'API keys' has no limit here."
+def take_allowance(
+    ctx: Context, request: gr.Request | None, items: list[tuple[Backend, int]], keys: Mapping[str, str], what: str
+) -> Ticket:
+    """Take the images ``items`` (backend, steps) spend on the server's keys, or raise Refused (logged once)."""
+    try:
+        return ctx.allowance.take(request, plan_spend(items, keys), what)
+    except Refused as refusal:
+        log.info("refused %s: %s", what, refusal.message)
+        raise
+
+
+def status_text(ctx: Context, fw_key: str, aiml_key: str, keys: Mapping[str, str] | None = None) -> str:
+    """Each backend's status line, and what is left of today's budget."""
+    budget = ctx.allowance.budget_line()
+    return status_markdown(ctx.backends, fw_key, aiml_key, keys) + (f"\n\n{budget}" if budget else "")
 
 
 def pick_ab_pair(state: RunState) -> tuple[str | None, str | None]:
@@ -238,7 +235,7 @@ async def on_generate(
     # A warning, not gr.Error: an error would stamp every output with an "Error" badge, as if it crashed.
     c = ctx.page
     if sess is None:
-        yield refuse(ctx, "The page is still loading; try again in a moment.")
+        yield refuse(ctx, "The page is still loading (or this tab has been idle too long: reload it).")
         return
     if sess.active:
         yield refuse(ctx, "A run is still going: wait for it to finish, or press Cancel.")
@@ -261,8 +258,12 @@ async def on_generate(
     if not runnable:
         yield refuse(ctx, "Nothing was sent: " + " ".join(f"{b.label} cannot run: {blocked[b.id]}." for b in chosen))
         return
-    if refused := over_limit(ctx, request, server_key_images(runnable, keys, req.num_images)):
-        yield refuse(ctx, refused)
+    try:
+        items = [(b, req.num_inference_steps) for b in runnable for _ in range(req.num_images)]
+        ticket = take_allowance(ctx, request, items, keys, "this run")
+    except Refused as refusal:
+        gr.Warning(refusal.message)
+        yield {c.summary: gr.skip()}
         return
     if blocked:
         gr.Warning(" ".join(f"Not run: {ctx.backends[b].label} cannot run: {m}." for b, m in blocked.items()))
@@ -291,22 +292,25 @@ async def on_generate(
     yield first
     state = None
     viewer_set = False
-    async for state, event in sess.run(req, runnable, keys, sec, cancel):
-        b = ctx.backends[event.backend]
-        if isinstance(event, BackendRun):
-            # Only this backend's column: every other output is left as it is (the scoreboard goes once, at the end).
-            update = {
-                c.col_status[b.id]: column_status(b.label, state.started, event, None),
-                c.col_md[b.id]: column_text(b, state, sec),
-                c.col_gallery[b.id]: state.images.get(b.id) or None,
-            }
-            entries = state.entries.get(b.id) or []
-            if entries and not viewer_set:  # the first image to land fills the viewer; later ones don't jump it
-                viewer_set = True
-                update.update(show_entry(ctx, sess, entries[0]))
-            yield update
-        else:
-            yield {c.col_status[b.id]: column_status(b.label, state.started, None, event)}
+    try:
+        async for state, event in sess.run(req, runnable, keys, sec, cancel):
+            b = ctx.backends[event.backend]
+            if isinstance(event, BackendRun):
+                # Only this backend's column; the rest is left as it is (the scoreboard goes once, at the end).
+                update = {
+                    c.col_status[b.id]: column_status(b.label, state.started, event, None),
+                    c.col_md[b.id]: column_text(b, state, sec),
+                    c.col_gallery[b.id]: state.images.get(b.id) or None,
+                }
+                entries = state.entries.get(b.id) or []
+                if entries and not viewer_set:  # the first image to land fills the viewer; later ones don't jump it
+                    viewer_set = True
+                    update.update(show_entry(ctx, sess, entries[0]))
+                yield update
+            else:
+                yield {c.col_status[b.id]: column_status(b.label, state.started, None, event)}
+    finally:  # what was not billed goes back to the visitor's day and the budget
+        ctx.allowance.settle(ticket, list(state.runs.values()) if state is not None else [])
     wall = time.perf_counter() - started
     slowest = max((r.wall_s for r in state.runs.values()), default=0.0)
     sheet, record = await asyncio.to_thread(export_run, state, runnable, sess.history.dir / "export", sec)
@@ -320,7 +324,7 @@ async def on_generate(
         f"run wall time **{wall:.2f} s** (slowest backend {slowest:.2f} s)",
         c.sheet_file: str(sheet),
         c.json_file: str(record),
-        c.status: status_markdown(ctx.backends, fk, ak),
+        c.status: status_text(ctx, fk, ak, ctx.keys(fk, ak, sess)),
         c.score_table: sess.scoreboard.rows(),
         c.score_plot: gr.BarPlot(
             pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
@@ -532,10 +536,11 @@ def wire(
     backends: Mapping[str, Backend],
     secrets: Sequence[str],
     options: PageOptions | None = None,
+    allowance: Allowance | None = None,
 ) -> Context:
     """Attach every listener of the page; return the handlers' context (/generate and /grid are in ui/api.py)."""
     options = options or PageOptions()
-    ctx = Context(page, backends, tuple(secrets), options, RateLimiter(options.rate_limit_per_min))
+    ctx = Context(page, backends, tuple(secrets), options, allowance or Allowance(options))
     c = page
 
     def bind(fn: Callable) -> Callable:

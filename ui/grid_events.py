@@ -17,7 +17,8 @@ import pandas as pd
 from backends import Backend, InvalidRequest
 from backends.grid import MAX_CELLS
 from ui import controls
-from ui.events import Context, over_limit
+from ui.allowance import Refused
+from ui.events import Context, take_allowance
 from ui.grid_run import GridPlan, make_grid, plan_grid
 from ui.grid_tab import summary_markdown
 from ui.session import Session
@@ -54,7 +55,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
     ):
         unchanged = {g.summary: gr.skip()}
         if sess is None:
-            gr.Warning("The page is still loading; try again in a moment.")
+            gr.Warning("The page is still loading (or this tab has been idle too long: reload it).")
             yield unchanged
             return
         if sess.active:
@@ -69,20 +70,25 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
             gr.Warning(f"Nothing was sent: {err}.")
             yield unchanged
             return
-        if refused := over_limit(ctx, request, grid_server_images(plan, backends, keys), "this grid"):
-            gr.Warning(refused)
+        try:
+            items = [(backends[x.backend], x.request.num_inference_steps) for x in plan.cells if x.backend in backends]
+            ticket = take_allowance(ctx, request, items, keys, "this grid")
+        except Refused as refusal:
+            gr.Warning(refusal.message)
             yield unchanged
             return
         sec = ctx.session_secrets(fk, ak, sess)
         cancel = sess.start_run()
         started = time.perf_counter()
         yield {g.summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}
+        result = None
         try:
             result = await make_grid(
                 plan, backends, sess.history.dir / "grid", sec, keys=keys, history=sess.history, cancel=cancel
             )
         finally:
             sess.active.discard(cancel)
+            ctx.allowance.settle(ticket, result.runs if result is not None else [])
         for run in result.runs:
             sess.scoreboard.record(run)
         record_path = result.sheet.with_suffix(".json")

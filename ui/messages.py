@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from backends import errors as e
+from backends.redact import scrub
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove any key that an upstream message might echo back."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "•••")
-    return text
+    """Remove any key that an upstream message might echo back, in any case, cut or base64 (backends.redact)."""
+    return scrub(text, secrets)
 
 
 def error_message(label: str, key_env: str | None, err: e.BackendError) -> str:

@@ -55,3 +55,10 @@ class RateLimiter:
                 if free >= images:
                     return max(0.0, at + WINDOW_S - now)
             return WINDOW_S  # unreachable: images <= per_minute
+
+    def give_back(self, client: str, images: int) -> None:
+        """Undo the latest ``take`` of ``images`` for ``client`` (a later check refused the run)."""
+        with self._lock:
+            spent = self._spent.get(client)
+            if spent and spent[-1][1] == images:
+                spent.pop()

@@ -1,0 +1,97 @@
+"""Live visitor sessions, bounded: freed when a tab closes, reaped without a heartbeat, capped in number.
+
+Gradio keeps a closed tab's state for an hour, never expires one that never opened a heartbeat, and
+evicts past its capacity without calling our cleanup (so history folders would stay on disk). Here:
+- ``demo.unload`` frees the closing tab's Session (files and state) at once;
+- the State's ``time_to_live`` reaps any session after SESSION_TTL_S, heartbeat or not;
+- at most MAX_SESSIONS live sessions: a new one closes the oldest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
+import gradio as gr
+
+from ui.session import Session
+
+log = logging.getLogger(__name__)
+SESSION_TTL_S = 6 * 3600  # a tab open longer than this is asked to reload
+MAX_SESSIONS = 2000
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number, 1 or more; got {raw!r}")
+    return int(raw)
+
+
+def session_limits(env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(MAX_SESSIONS, SESSION_TTL_S) from the environment."""
+    env = os.environ if env is None else env
+    return _whole(env, "MAX_SESSIONS", MAX_SESSIONS), _whole(env, "SESSION_TTL_S", SESSION_TTL_S)
+
+
+class LiveSessions:
+    """Every visitor's Session, oldest first, at most ``cap``."""
+
+    def __init__(self, cap: int = MAX_SESSIONS) -> None:
+        self.cap = cap
+        self._live: OrderedDict[int, Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def new(self) -> Session:
+        """A Session for a new tab; past the cap the oldest is closed (its files deleted)."""
+        sess = Session()
+        with self._lock:
+            self._live[id(sess)] = sess
+            evicted = [self._live.popitem(last=False)[1] for _ in range(max(0, len(self._live) - self.cap))]
+        for old in evicted:
+            self._free(old)
+        if evicted:
+            log.info("closed %d oldest session(s): more than MAX_SESSIONS=%d open", len(evicted), self.cap)
+        return sess
+
+    def close(self, sess: Session | None) -> None:
+        """Free ``sess`` (a State's delete_callback: tab closed, or its time to live is over)."""
+        if sess is None:
+            return
+        with self._lock:
+            self._live.pop(id(sess), None)
+        self._free(sess)
+
+    @staticmethod
+    def _free(sess: Session) -> None:
+        sess.close()
+        sess.current = None  # the last run's images
+
+
+def session_state(live: LiveSessions, ttl_s: int) -> gr.State:
+    """The State that holds a visitor's Session: freed by ``live`` when deleted, reaped after ``ttl_s``."""
+    return gr.State(time_to_live=ttl_s, delete_callback=live.close)
+
+
+def free_on_unload(demo: gr.Blocks) -> None:
+    """When a tab closes, delete its state now (our delete_callback frees the Session), not an hour later."""
+
+    def on_unload(request: gr.Request) -> None:
+        holder = getattr(demo, "state_holder", None)
+        session_hash = getattr(request, "session_hash", None)
+        if holder is None or not session_hash:
+            return
+        holder.delete_state(session_hash)
+        with holder.lock:
+            holder.session_data.pop(session_hash, None)
+            holder.time_last_used.pop(session_hash, None)
+
+    demo.unload(on_unload)
