@@ -15,6 +15,7 @@ import gradio as gr
 from backends import Backend, Settings, build_backends, cost
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
+from library import Library, LibraryConfig
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.options import PageOptions
 
@@ -60,11 +61,22 @@ def launch_options(env: Mapping[str, str] | None = None, auth: str | None = None
     return options
 
 
+def open_library(config: LibraryConfig) -> Library | None:
+    """The library (LIBRARY_DIR), reconciled, with what was found said once; None when it is off."""
+    library = Library.open(config)
+    if library is not None:
+        print(f"  Library: {library.root} ({library.report.message()})", flush=True)
+    return library
+
+
 def create_app(
-    settings: Settings | None = None, options: PageOptions | None = None, max_queue: int | None = None
+    settings: Settings | None = None,
+    options: PageOptions | None = None,
+    max_queue: int | None = None,
+    library: LibraryConfig | None = None,
 ) -> tuple[gr.Blocks, dict[str, Backend]]:
-    """The Blocks app for ``settings`` and page ``options`` (by default the environment's), queue on and
-    bounded, and its backends."""
+    """The Blocks app for ``settings``, page ``options`` and ``library`` (by default the environment's),
+    queue on and bounded, and its backends."""
     settings = settings or Settings.from_env()
     options = options or PageOptions.from_env()
     client = make_client(settings.http_read_timeout_s)
@@ -76,7 +88,14 @@ def create_app(
         except Exception as err:  # the hosted backends still work
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
     cost.configure(settings.pricing)
-    demo = build_demo(backends, secrets=settings.secrets(), options=options, grid_max_cells=settings.grid_max_cells)
+    kept = open_library(library or LibraryConfig.from_env())
+    demo = build_demo(
+        backends,
+        secrets=settings.secrets(),
+        options=options,
+        grid_max_cells=settings.grid_max_cells,
+        library=kept,
+    )
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=max_queue or queue_max_size())
     return demo, backends
 

@@ -65,8 +65,10 @@ class ImageRow:
     bytes: int = 0
 
     def record(self) -> dict:
-        """The /library record: every field, with created_at as ISO 8601."""
+        """The /library record: every field, with created_at as ISO 8601 and the path (in the library) as ``file``."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("owner", "session", "bytes")}
+        # "file", not "path": gradio_client downloads any dict with a string "path" as if it were a file.
+        out["file"] = out.pop("path")
         out["created_at"] = datetime.fromtimestamp(self.created_at).astimezone().isoformat(timespec="seconds")
         return out
 
@@ -293,6 +295,7 @@ class Library:
         since: float | None = None,
         until: float | None = None,
         session: str | None = None,
+        failed: bool = False,
     ) -> tuple[str, list]:
         """The WHERE clause for a search: always the owner's rows only (None: every owner, for tools)."""
         clauses, args = [], []
@@ -316,6 +319,8 @@ class Library:
             if value is not None:
                 clauses.append(f"created_at {op} ?")
                 args.append(value)
+        if failed:
+            clauses.append("status != 'ok'")
         if session is not None:
             clauses.append("session = ?")
             args.append(session)

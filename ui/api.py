@@ -17,9 +17,12 @@ from gradio.data_classes import FileData
 from backends import Backend, BackendRun, InvalidRequest
 from backends.grid import AXES, MAX_CELLS
 from backends.sizes import CUSTOM, RATIO_SIZES
+from library import Library
 from ui import controls
 from ui.grid_run import make_grid, plan_grid
 from ui.history import History
+from ui.library_access import owner_for
+from ui.library_hook import Keeper
 from ui.session import Session
 
 API_DIR = "flux-api"  # under Gradio's cache folder
@@ -35,8 +38,14 @@ def file_data(path: str | Path) -> dict:
     return FileData(path=str(p), orig_name=p.name, mime_type="image/png").model_dump()
 
 
-def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_cells: int = MAX_CELLS) -> None:
-    """Declare /generate and /grid inside the current Blocks (they use the server's environment keys)."""
+def register_api(
+    backends: Mapping[str, Backend],
+    secrets: Sequence[str],
+    max_cells: int = MAX_CELLS,
+    library: Library | None = None,
+) -> None:
+    """Declare /generate and /grid inside the current Blocks (they use the server's environment keys);
+    with a ``library``, every image they make is kept in it for the caller."""
     order = list(backends)
     hosted = [b for b in order if b != "local"]
     registry = backends  # the endpoints' parameter is called `backends`, as scripts name it
@@ -52,6 +61,9 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         if unknown:
             raise gr.Error(f"Nothing was sent: unknown backend {unknown[0]!r}; use {', '.join(order)}.")
         return [b for b in order if b in names]
+
+    def keeper_for(request: gr.Request | None) -> Keeper | None:
+        return Keeper(library, owner_for(library, request)) if library is not None else None
 
     def build(prompt, aspect_ratio, width, height, steps, guidance, seed, num_images):
         if aspect_ratio not in (*RATIO_SIZES, CUSTOM):
@@ -72,6 +84,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         guidance_scale: float = 3.5,
         seed: int = 0,
         num_images: int = 1,
+        request: gr.Request = None,
     ) -> tuple[list[dict], list[dict]]:
         """Generate images with FLUX.1 [schnell] on one or more backends at once, each image tagged with its seed.
 
@@ -97,6 +110,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         store = call_store()
         try:
             sess = Session(history=store)
+            sess.keeper = keeper_for(request)
             gallery: list[dict] = []
             state = None
             async for state, event in sess.run(req, [registry[b] for b in selected], {}, list(secrets)):
@@ -122,6 +136,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
         num_inference_steps: int = 4,
         guidance_scale: float = 3.5,
         seed: int = 0,
+        request: gr.Request = None,
     ) -> tuple[dict, list[dict]]:
         """Make an X/Y grid: one FLUX.1 [schnell] image per combination of two settings, drawn as one labelled PNG.
 
@@ -154,7 +169,7 @@ def register_api(backends: Mapping[str, Backend], secrets: Sequence[str], max_ce
             raise gr.Error(f"Nothing was sent: {err}.") from None
         store = call_store()
         try:
-            result = await make_grid(plan, registry, store.dir, list(secrets))
+            result = await make_grid(plan, registry, store.dir, list(secrets), keeper=keeper_for(request))
             return file_data(result.sheet), result.records
         except BaseException:
             store.clear()

@@ -79,7 +79,14 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
         yield {g.summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}
         try:
             result = await make_grid(
-                plan, backends, sess.history.dir / "grid", sec, keys=keys, history=sess.history, cancel=cancel
+                plan,
+                backends,
+                sess.history.dir / "grid",
+                sec,
+                keys=keys,
+                history=sess.history,
+                cancel=cancel,
+                keeper=sess.keeper,
             )
         finally:
             sess.active.discard(cancel)
