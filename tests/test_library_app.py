@@ -88,3 +88,71 @@ def test_grid_cells_are_kept_as_one_grid_run(fireworks, aiml, tmp_path):
     run, images = lib.get_run("local", rows[0].run_id)
     assert run.kind == "grid" and run.meta["grid"]["x_axis"] == "seed"
     assert sorted(i.cell["column"] for i in images) == ["seed=5", "seed=6", "seed=7"]
+
+
+def test_disk_full_still_returns_the_images(fireworks, aiml, tmp_path, monkeypatch, caplog):
+    from library import files as library_files
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    config = LibraryConfig(dir=tmp_path / "lib")
+    demo, url = serve(fireworks, aiml, config)
+    monkeypatch.setattr(library_files.os, "fsync", full)
+    try:
+        gallery, records = Client(url, verbose=False).predict(
+            prompt="a full disk", backends=["fireworks"], seed=5, num_images=2,
+            aspect_ratio="Custom", width=256, height=256, api_name="/generate",
+        )  # fmt: skip
+    finally:
+        demo.close()
+    assert len(gallery) == 2 and {r["status"] for r in records} == {"ok"}
+    assert "images not saved: the disk is full" in caplog.text
+    assert Library(config.dir, config).search("local", query="disk") == []
+
+
+def test_sixteen_sessions_generating_at_once_keep_every_image(fireworks, aiml, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = LibraryConfig(dir=tmp_path / "lib")
+    demo, url = serve(fireworks, aiml, config)
+
+    def one(n: int):
+        return Client(url, verbose=False).predict(
+            prompt=f"crowd {n}", backends=["fireworks", "aiml"], seed=1000 + n * 10, num_images=2,
+            aspect_ratio="Custom", width=128, height=128, api_name="/generate",
+        )  # fmt: skip
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(one, range(16)))
+    finally:
+        demo.close()
+    assert all(len(gallery) == 4 for gallery, _ in results)
+    lib = Library(config.dir, config)
+    assert lib.count("local", query="crowd") == 64
+    assert len({(r.backend, r.seed) for r in lib.search("local", query="crowd", limit=100)}) == 64
+    with sqlite3.connect(config.dir / "library.sqlite3") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_space_visitors_never_see_each_others_images(fireworks, aiml, tmp_path):
+    config = LibraryConfig(dir=tmp_path / "lib", on_space=True)
+    demo, url = serve(fireworks, aiml, config)
+    try:
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        alice.predict(
+            prompt="alice's secret garden", backends=["fireworks"], seed=11, aspect_ratio="Custom",
+            width=128, height=128, api_name="/generate",
+        )  # fmt: skip
+        gallery, rows = alice.predict(query="garden", api_name="/library")
+        assert [r["seed"] for r in rows] == [11] and len(gallery) == 1
+        assert list(bob.predict(query="garden", api_name="/library")) == [[], []]
+        assert list(bob.predict(api_name="/library")) == [[], []]
+        # Alice's served copy lives under a random folder; the library's own file is never served.
+        lib_file = config.dir / rows[0]["file"]
+        assert lib_file.exists()
+        assert httpx.get(f"{url}gradio_api/file={lib_file}").status_code in (403, 404)
+        assert httpx.get(f"{url}gradio_api/file={config.dir / 'library.sqlite3'}").status_code in (403, 404)
+    finally:
+        demo.close()
