@@ -67,7 +67,8 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
         search_btn = gr.Button("Search", variant="primary", scale=0, min_width=90, elem_id="library-search")
     gallery = gr.Gallery(
         label="Library (newest first)",
-        columns=[3, 4, 6, 8],  # phone … wide screen
+        columns=6,
+        fit_columns=False,  # a page of two stays two thumbnails, not two full-width images
         height="auto",
         object_fit="cover",
         allow_preview=False,
@@ -93,7 +94,7 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
                 )
     with gr.Column(visible=False, elem_id="library-run") as run_box:
         run_md = gr.Markdown()
-        run_gallery = gr.Gallery(label="The run, as it was", columns=[2, 4], height="auto", allow_preview=True)
+        run_gallery = gr.Gallery(label="The run, as it was", columns=4, fit_columns=False, height="auto")
     with gr.Accordion("All-time scoreboard", open=False, elem_id="library-scoreboard"):
         score_period = gr.Dropdown(list(PERIODS), value="Any time", label="Over", min_width=160)
         score_table = gr.Dataframe(headers=SCORE_COLUMNS, interactive=False, wrap=True)
