@@ -137,6 +137,7 @@ async def make_grid(
         "cells": [{k: r[k] for k in ("column", "row", "backend", "seed", "status", "latency_s")} for r in out],
     }
     if keeper is not None:
+        keeper.finish()
         await keeper.note(run_id, {"grid": {k: params[k] for k in ("x_axis", "x_values", "y_axis", "y_values")}})
     out_dir.mkdir(parents=True, exist_ok=True)
     path = await asyncio.to_thread(save_grid, sheet, out_dir / f"grid-seed{plan.request.seed}.png", params)

@@ -27,6 +27,12 @@ from ui.present import caption, image_params, records
 log = logging.getLogger(__name__)
 # Thumbnails are made once, one at a time, after the run has its images: never in its way.
 _THUMBS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="library-thumbs")
+_WRITES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="library-writes")
+
+
+def wait_for_thumbnails() -> None:
+    """Block until every queued thumbnail is made (for tools and benchmarks)."""
+    _THUMBS.submit(lambda: None).result()
 
 
 def png_bytes(outcome: ImageOutcome, params: dict) -> bytes | None:
@@ -99,6 +105,7 @@ class Keeper:
     owner: str = LOCAL_OWNER
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     warned: bool = False  # one warning per problem, not one per image
+    pending: list[ImageRow] = field(default_factory=list)  # saved images still without a thumbnail
 
     async def start(self, kind: str, request: GenerationRequest) -> int | None:
         """A run's (or grid's) row; None if the library cannot be written (the run goes on)."""
@@ -126,19 +133,28 @@ class Keeper:
         return await asyncio.to_thread(self._save_all, run_id, backend, request, run, rows, cell)
 
     def _save_all(self, run_id, backend, request, run, rows, cell) -> list[ImageRow]:
+        def save_one(item: tuple[ImageRow, ImageOutcome, dict]) -> ImageRow:
+            row, outcome, params = item
+            row.owner, row.session, row.run_id, row.cell = self.owner, self.session, run_id, cell
+            return self.library.save_image(row, png_bytes(outcome, params))
+
         saved = []
         try:
             if run_id is not None:
                 self.library.update_run(run_id, {backend.id: backend_part(backend, request, run)})
-            for row, outcome, params in rows:
-                row.owner, row.session, row.run_id, row.cell = self.owner, self.session, run_id, cell
-                saved.append(self.library.save_image(row, png_bytes(outcome, params)))
+            # A backend's images are written side by side: each waits on its own fsync, not on the others'.
+            saved = list(_WRITES.map(save_one, rows))
         except NotSaved as err:
             self._warn(str(err))
-        for row in saved:
-            if row.path:
-                _THUMBS.submit(self.library.thumb, row)
+        self.pending += [row for row in saved if row.path]
         return saved
+
+    def finish(self) -> None:
+        """Make the run's thumbnails, one at a time in the background, now that its images are all in:
+        made during the run, they would take CPU from the images still arriving."""
+        pending, self.pending = self.pending, []
+        for row in pending:
+            _THUMBS.submit(self.library.thumb, row)
 
     async def note(self, run_id: int | None, meta: dict) -> None:
         """Add ``meta`` (a grid's axes) to a run's row; a failure only warns."""
