@@ -77,9 +77,8 @@ def bench_search(lib: Library, rng: random.Random, n: int = 200) -> tuple[float,
 
 
 def bench_page(lib: Library) -> tuple[float, float]:
-    from ui.library_events import browse
-
     from ui import library_access
+    from ui.library_events import browse
 
     cold = timed(browse, lib, LOCAL_OWNER, "", None, "Any status", "Any time", 0)  # thumbnails made now
     warm = []
