@@ -16,6 +16,7 @@ import gradio as gr
 from backends import Backend, Settings, build_backends, cost, redact
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
+from library import Library, LibraryConfig
 from serving import openai_images
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.api import API_QUEUE_ID
@@ -90,11 +91,22 @@ def busy_port_message(host: str, port: int) -> str:
     return f"Port {port} is busy: stop what uses it, or {hint}."
 
 
+def open_library(config: LibraryConfig) -> Library | None:
+    """The library (LIBRARY_DIR), reconciled, with what was found said once; None when it is off."""
+    library = Library.open(config)
+    if library is not None:
+        print(f"  Library: {library.root} ({library.report.message()})", flush=True)
+    return library
+
+
 def create_app(
-    settings: Settings | None = None, options: PageOptions | None = None, max_queue: int | None = None
+    settings: Settings | None = None,
+    options: PageOptions | None = None,
+    max_queue: int | None = None,
+    library: LibraryConfig | None = None,
 ) -> tuple[gr.Blocks, dict[str, Backend]]:
-    """The Blocks app for ``settings`` and page ``options`` (by default the environment's), queue on and
-    bounded, and its backends."""
+    """The Blocks app for ``settings``, page ``options`` and ``library`` (by default the environment's),
+    queue on and bounded, and its backends."""
     settings = settings or Settings.from_env()
     options = options or PageOptions.from_env()
     client = make_client(settings.http_read_timeout_s)
@@ -107,7 +119,14 @@ def create_app(
             logging.getLogger(__name__).warning("local backend not loaded: %s", err)
     cost.configure(settings.pricing)
     redact.register(*settings.secrets())  # the server's keys: out of every message and log line
-    demo = build_demo(backends, secrets=settings.secrets(), options=options, grid_max_cells=settings.grid_max_cells)
+    kept = open_library(library or LibraryConfig.from_env())
+    demo = build_demo(
+        backends,
+        secrets=settings.secrets(),
+        options=options,
+        grid_max_cells=settings.grid_max_cells,
+        library=kept,
+    )
     size = max_queue or queue_max_size()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=size)
     share_queue(demo, API_QUEUE_ID, max(1, size // API_QUEUE_SHARE))  # the API can never fill the page's queue

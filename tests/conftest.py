@@ -14,6 +14,9 @@ from backends import Settings
 from backends.local import LocalSettings
 from tests.fakes.servers import FakeAiml, FakeFireworks
 
+# The suite never writes into the repo's outputs/: tests that want a library pass their own folder.
+os.environ["LIBRARY_DIR"] = "off"
+
 FW_KEY = "fw-secret-7f3a9c21"  # distinctive, so a leak anywhere is easy to find
 AIML_KEY = "aiml-secret-91b2d4e8"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

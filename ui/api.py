@@ -18,10 +18,13 @@ from gradio.data_classes import FileData
 from backends import Backend, BackendRun, InvalidRequest
 from backends.grid import AXES, MAX_CELLS
 from backends.sizes import CUSTOM, RATIO_SIZES
+from library import Library
 from ui import controls
 from ui.allowance import Allowance, Refused, plan_spend
 from ui.grid_run import make_grid, plan_grid
 from ui.history import History
+from ui.library_access import owner_for
+from ui.library_hook import Keeper
 from ui.options import PageOptions
 from ui.session import Session
 
@@ -59,9 +62,10 @@ def register_api(
     secrets: Sequence[str],
     max_cells: int = MAX_CELLS,
     allowance: Allowance | None = None,
+    library: Library | None = None,
 ) -> None:
     """Declare /generate and /grid inside the current Blocks (they use the server's environment keys,
-    drawing on the caller's ``allowance``)."""
+    drawing on the caller's ``allowance``); with a ``library``, every image they make is kept in it for the caller."""
     allowance = allowance or Allowance(PageOptions())
     order = list(backends)
     hosted = [b for b in order if b != "local"]
@@ -78,6 +82,9 @@ def register_api(
         if unknown:
             raise refused_request(f"Nothing was sent: unknown backend {unknown[0][:40]!r}; use {', '.join(order)}.")
         return [b for b in order if b in names]
+
+    def keeper_for(request: gr.Request | None) -> Keeper | None:
+        return Keeper(library, owner_for(library, request)) if library is not None else None
 
     def build(prompt, aspect_ratio, width, height, steps, guidance, seed, num_images):
         if aspect_ratio not in (*RATIO_SIZES, CUSTOM):
@@ -135,6 +142,7 @@ def register_api(
         store, state = call_store(), None
         try:
             sess = Session(history=store)
+            sess.keeper = keeper_for(request)
             gallery: list[dict] = []
             state = None
             async for state, event in sess.run(req, [registry[b] for b in selected], {}, list(secrets)):
@@ -196,7 +204,7 @@ def register_api(
         ticket = take(request, [(registry[c.backend], c.request.num_inference_steps) for c in plan.cells], "this grid")
         store, result = call_store(), None
         try:
-            result = await make_grid(plan, registry, store.dir, list(secrets))
+            result = await make_grid(plan, registry, store.dir, list(secrets), keeper=keeper_for(request))
             return file_data(result.sheet), result.records
         except BaseException:
             store.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import Mapping, Sequence
 
@@ -10,12 +11,17 @@ import gradio as gr
 from backends import Backend
 from backends.grid import MAX_CELLS
 from backends.ledger import Ledger
+from library import Library
 from ui.allowance import Allowance
 from ui.api import PlaygroundBlocks, register_api
 from ui.events import on_load_local, on_status, wire
 from ui.grid_events import wire_grid
 from ui.history import serve_history
 from ui.layout import TITLE, build_page
+from ui.library_access import browser_secret
+from ui.library_api import register_library_api
+from ui.library_events import start_session, wire_library
+from ui.library_tab import build_library_tab
 from ui.options import PageOptions
 from ui.sessions import LiveSessions, free_on_unload, session_limits, session_state
 
@@ -25,12 +31,14 @@ def build_demo(
     secrets: Sequence[str] = (),
     options: PageOptions | None = None,
     grid_max_cells: int = MAX_CELLS,
+    library: Library | None = None,
 ) -> gr.Blocks:
     """The whole page, wired to ``backends`` (id → Backend, in display order).
 
     ``secrets`` are the server's keys, redacted from anything an upstream API echoes back;
     ``options`` what the operator allows visitors (defaults: a local, single-user setup);
-    ``grid_max_cells`` the most cells an X/Y grid may have, in the page and through /grid.
+    ``grid_max_cells`` the most cells an X/Y grid may have, in the page and through /grid;
+    ``library`` where every image is kept (a Library tab and /library), or None for none.
     """
     options = options or PageOptions()
     serve_history()  # history files are served where they are written: Gradio never hashes or copies them
@@ -43,12 +51,29 @@ def build_demo(
         max_sessions, ttl_s = session_limits()
         live = LiveSessions(max_sessions)
         session = session_state(live, ttl_s)
-        page = build_page(backends, options, grid_max_cells)
+        tabs = gr.Tabs() if library else contextlib.nullcontext()
+        with tabs:
+            with gr.Tab("Playground", id="playground") if library else contextlib.nullcontext():
+                page = build_page(backends, options, grid_max_cells)
+            if library:
+                with gr.Tab("Library", id="library", elem_id="library") as library_tab:
+                    library_ui = build_library_tab(backends, f"`{library.root}`")
         ctx = wire(page, session, backends, secrets, options, allowance)
         wire_grid(ctx, session, grid_max_cells)
-        register_api(backends, secrets, grid_max_cells, allowance)  # /generate and /grid, for scripts and MCP
+        # /generate and /grid, for scripts and MCP
+        register_api(backends, secrets, grid_max_cells, allowance, library)
         # A fresh Session per visitor (a private load event, so no stray endpoint in the API page).
-        demo.load(live.new, None, session, api_visibility="private", queue=False)
+        if library:
+            register_library_api(library, list(backends))
+            wire_library(library_ui, ctx, session, library, tabs, library_tab)
+            visitor = gr.BrowserState(None, storage_key="flux-library-visitor", secret=browser_secret(library))
+
+            def new_session(token: str | None, request: gr.Request):
+                return start_session(library, token, request, live.new)
+
+            demo.load(new_session, visitor, [session, visitor], api_visibility="private", queue=False)
+        else:
+            demo.load(live.new, None, session, api_visibility="private", queue=False)
         free_on_unload(demo)  # a closed tab's files and state go at once
         demo.live_sessions = live
         demo.load(

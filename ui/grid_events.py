@@ -84,7 +84,14 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
         result = None
         try:
             result = await make_grid(
-                plan, backends, sess.history.dir / "grid", sec, keys=keys, history=sess.history, cancel=cancel
+                plan,
+                backends,
+                sess.history.dir / "grid",
+                sec,
+                keys=keys,
+                history=sess.history,
+                cancel=cancel,
+                keeper=sess.keeper,
             )
         finally:
             sess.active.discard(cancel)

@@ -13,6 +13,7 @@ from backends.cost import BILLED, run_cost
 from backends.grid import Axis, Cell, parse_axis, plan_cells, run_cells
 from ui.grid_sheet import GridCell, grid_sheet, save_grid
 from ui.history import History
+from ui.library_hook import Keeper
 from ui.present import caption, image_params, outcome_message, records
 
 
@@ -70,17 +71,24 @@ async def make_grid(
     keys: Mapping[str, str] | None = None,
     history: History | None = None,
     cancel: threading.Event | None = None,
+    keeper: Keeper | None = None,
 ) -> GridResult:
     """Run every cell (concurrently, within the runner's limits); each image goes to ``history``.
 
+    With a ``keeper``, every cell (failed ones too) is kept in the library as one grid run.
     Returns the labelled sheet, saved in ``out_dir`` with the grid's parameters in a text chunk,
     and one record per cell as /generate gives them, plus the cell's column and row.
     """
     contexts = {b: RunContext(api_key=(keys or {}).get(b) or None) for b in backends}
     done: dict[tuple[int, int], tuple[Cell, BackendRun]] = {}
+    run_id = await keeper.start("grid", plan.request) if keeper else None
     async for cell, run in run_cells(plan.cells, backends, contexts, cancel=cancel):
         done[cell.row, cell.column] = (cell, run)
         outcome = run.outcomes[0]
+        if keeper is not None:
+            where = {"column": f"{plan.x.name}={plan.x.labels[cell.column]}", "x": cell.column, "y": cell.row}
+            where["row"] = f"{plan.y.name}={plan.y.labels[cell.row]}" if plan.y else None
+            await keeper.save(run_id, backends[cell.backend], cell.request, run, secrets, cell=where)
         if history is not None and outcome.image is not None:
             backend = backends[cell.backend]
             each, _ = run_cost(run, cell.request.num_inference_steps)
@@ -130,6 +138,9 @@ async def make_grid(
         "settings": plan.request.as_dict(),
         "cells": [{k: r[k] for k in ("column", "row", "backend", "seed", "status", "latency_s")} for r in out],
     }
+    if keeper is not None:
+        keeper.finish()
+        await keeper.note(run_id, {"grid": {k: params[k] for k in ("x_axis", "x_values", "y_axis", "y_values")}})
     out_dir.mkdir(parents=True, exist_ok=True)
     path = await asyncio.to_thread(save_grid, sheet, out_dir / f"grid-seed{plan.request.seed}.png", params)
     return GridResult(plan, path, out, [run for _, run in (done[k] for k in sorted(done))])

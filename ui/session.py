@@ -16,6 +16,7 @@ from backends.cost import run_cost
 from backends.errors import NotAnImage
 from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from ui.history import History, HistoryEntry
+from ui.library_hook import Keeper
 from ui.present import caption, column_markdown, image_params, outcome_message, records, short_caption
 from ui.scoreboard import Scoreboard
 
@@ -49,6 +50,7 @@ class Session:
         self.current: RunState | None = None  # the latest run, shown by the columns and the timer
         #: Keys pasted for OPENAI_IMAGE_BACKENDS endpoints, by backend id (never stored anywhere else).
         self.endpoint_keys: dict[str, str] = {}
+        self.keeper: Keeper | None = None  # keeps every image in the library, when there is one
 
     def start_run(self) -> threading.Event:
         """A cancel flag for a new run, registered before anything is sent, so no Cancel is lost."""
@@ -95,6 +97,7 @@ class Session:
         self.current = state
         contexts = {b.id: RunContext(api_key=keys.get(b.id) or None) for b in backends}
         by_id = {b.id: b for b in backends}
+        run_id = await self.keeper.start("run", request) if self.keeper else None
         try:
             async for event in run_backends(request, backends, contexts, cancel=cancel):
                 if isinstance(event, BackendRun):
@@ -106,11 +109,15 @@ class Session:
                     state.entries[event.backend] = entries
                     state.images[event.backend] = shown
                     state.records += records(backend, request, event, secrets)
+                    if self.keeper:
+                        await self.keeper.save(run_id, backend, request, event, secrets)
                 else:
                     state.progress[event.backend] = event
                 yield state, event
         finally:
             self.active.discard(cancel)
+            if self.keeper:
+                self.keeper.finish()
 
 
 def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]) -> str:

@@ -1,0 +1,508 @@
+"""The library's index: one SQLite database (WAL) beside the files it lists.
+
+One connection per thread, a process-wide writer lock and a busy timeout, so many sessions can
+save at once without "database is locked". A file is written (temporary name, fsync, rename)
+before its row is committed, so a crash can leave a file without a row (adopted at the next
+start) but never a row without its file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+
+from library import files
+from library.config import LibraryConfig
+from library.schema import NewerSchema, ensure_fts, migrate
+
+log = logging.getLogger(__name__)
+DB_NAME = "library.sqlite3"
+BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another process's transaction
+LOCAL_OWNER = "local"  # everything made off a Space: one person's library
+
+
+class NotSaved(Exception):
+    """An image or row that could not be kept (disk full, read-only folder, database error)."""
+
+
+@dataclass
+class ImageRow:
+    """One image asked for: its settings, what happened, and its file (None when none was made)."""
+
+    prompt: str
+    backend: str
+    seed: int
+    width: int
+    height: int
+    num_inference_steps: int
+    guidance_scale: float
+    status: str
+    aspect_ratio: str | None = None
+    received: dict = field(default_factory=dict)
+    error: str | None = None
+    latency_s: float | None = None
+    cost: float | None = None
+    cost_unit: str | None = None  # "usd" (hosted) or "gpu_s" (local)
+    cost_text: str | None = None
+    precision: str | None = None
+    caption: str | None = None
+    cell: dict | None = None  # a grid cell's column and row
+    owner: str = LOCAL_OWNER
+    session: str | None = None
+    run_id: int | None = None
+    id: int | None = None
+    created_at: float = 0.0
+    path: str | None = None  # relative to the library folder
+    bytes: int = 0
+
+    def record(self) -> dict:
+        """The /library record: every field, with created_at as ISO 8601 and the path (in the library) as ``file``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("owner", "session", "bytes")}
+        # "file", not "path": gradio_client downloads any dict with a string "path" as if it were a file.
+        out["file"] = out.pop("path")
+        out["created_at"] = datetime.fromtimestamp(self.created_at).astimezone().isoformat(timespec="seconds")
+        return out
+
+
+@dataclass
+class RunRow:
+    id: int
+    created_at: float
+    kind: str  # "run" or "grid"
+    prompt: str
+    request: dict
+    meta: dict  # per backend: label, wall and server time, received, notes, costs; a grid's axes
+
+
+@dataclass
+class OpenReport:
+    """What opening the library found; the app prints ``message()``."""
+
+    moved_aside: Path | None = None
+    rows_dropped: int = 0  # rows whose file was gone
+    files_adopted: int = 0  # files with no row, listed again from their PNG chunk
+    leftovers_removed: int = 0  # temporary files and thumbnails of a crash
+    expired: int = 0
+
+    def message(self) -> str:
+        parts = []
+        if self.moved_aside:
+            parts.append(f"the database could not be opened and was moved aside to {self.moved_aside.name}")
+        if self.rows_dropped:
+            parts.append(f"{self.rows_dropped} entries whose file was gone were removed")
+        if self.files_adopted:
+            parts.append(f"{self.files_adopted} files with no entry were listed again")
+        if self.leftovers_removed:
+            parts.append(f"{self.leftovers_removed} leftover temporary files were removed")
+        if self.expired:
+            parts.append(f"{self.expired} expired images were removed")
+        return "; ".join(parts) or "nothing to reconcile"
+
+
+COLUMNS = [f.name for f in fields(ImageRow)]
+JSON_COLUMNS = ("received", "cell")
+
+
+def _row(values: sqlite3.Row) -> ImageRow:
+    data = dict(values)
+    for key in JSON_COLUMNS:
+        data[key] = json.loads(data[key]) if data[key] else ({} if key == "received" else None)
+    return ImageRow(**data)
+
+
+class Library:
+    """The library in ``root``: ``library.sqlite3`` plus dated folders of PNGs and their thumbnails."""
+
+    def __init__(self, root: Path, config: LibraryConfig | None = None, fts: bool = True) -> None:
+        self.root = Path(root)
+        self.config = config or LibraryConfig(dir=self.root)
+        self.db_path = self.root / DB_NAME
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.report = OpenReport()
+        self.report.moved_aside = self._open_or_move_aside()
+        conn = self._conn()
+        self.fts = fts and ensure_fts(conn)
+        self._saves = 0
+
+    @classmethod
+    def open(cls, config: LibraryConfig) -> Library | None:
+        """The configured library, reconciled with its folder; None when it is turned off."""
+        if config.dir is None:
+            return None
+        lib = cls(config.dir, config)
+        lib.reconcile()
+        return lib
+
+    # --- connections ---------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        # Autocommit mode: transactions are the explicit BEGIN IMMEDIATE…COMMIT of _write.
+        conn = sqlite3.connect(
+            self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
+        conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: safe against crashes of the app
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+            self._all.append(conn)
+        return conn
+
+    def _open_or_move_aside(self) -> Path | None:
+        """Open and migrate the database; one that cannot be opened is renamed, and a new one started."""
+        try:
+            migrate(self._conn())
+            return None
+        except NewerSchema:
+            raise
+        except sqlite3.DatabaseError as err:
+            self.close()
+            aside = self.db_path.with_name(f"{DB_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            log.warning("library database %s cannot be opened (%s): moved aside to %s", self.db_path, err, aside)
+            self.db_path.replace(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+            migrate(self._conn())
+            return aside
+
+    def close(self) -> None:
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction at a time in this process; BEGIN IMMEDIATE so others wait, not fail."""
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def path_of(self, row: ImageRow) -> Path | None:
+        return self.root / row.path if row.path else None
+
+    # --- writing -------------------------------------------------------------------------------
+    def start_run(
+        self, kind: str, prompt: str, request: dict, owner: str = LOCAL_OWNER, session: str | None = None
+    ) -> int:
+        """A row for a run or grid, before its images, so each image can point at it."""
+        try:
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO runs(created_at, kind, prompt, request, owner, session) VALUES (?,?,?,?,?,?)",
+                    (time.time(), kind, prompt, json.dumps(request), owner, session),
+                )
+                return int(cur.lastrowid)
+        except sqlite3.Error as err:
+            raise NotSaved(_why(err)) from err
+
+    def update_run(self, run_id: int, meta: dict) -> None:
+        """Merge ``meta`` into the run's (a backend's part as it arrives, a grid's axes at the end)."""
+        try:
+            with self._write() as conn:
+                row = conn.execute("SELECT meta FROM runs WHERE id = ?", (run_id,)).fetchone()
+                if row is None:
+                    return
+                merged = {**json.loads(row["meta"] or "{}"), **meta}
+                conn.execute("UPDATE runs SET meta = ? WHERE id = ?", (json.dumps(merged), run_id))
+        except sqlite3.Error as err:
+            raise NotSaved(_why(err)) from err
+
+    def save_image(self, row: ImageRow, png: bytes | None) -> ImageRow:
+        """Write ``png`` (if any) crash-safely into today's folder, then commit its row; return the row.
+
+        Raises NotSaved (disk full, read-only folder, database error); nothing half-written is left.
+        """
+        row.created_at = row.created_at or time.time()
+        when = datetime.fromtimestamp(row.created_at)
+        target = None
+        if png is not None:
+            target = files.dated_folder(self.root, when) / files.image_name(row.backend, row.seed, when)
+            try:
+                files.write_atomic(target, png)
+            except OSError as err:
+                raise NotSaved(_why(err)) from err
+            row.path, row.bytes = target.relative_to(self.root).as_posix(), len(png)
+        try:
+            with self._write() as conn:
+                row.id = self._insert(conn, row)
+        except sqlite3.Error as err:
+            if target is not None:
+                target.unlink(missing_ok=True)
+            raise NotSaved(_why(err)) from err
+        self._after_save(row)
+        return row
+
+    def _insert(self, conn: sqlite3.Connection, row: ImageRow) -> int:
+        names = [c for c in COLUMNS if c != "id"]
+        values = [json.dumps(getattr(row, c)) if c in JSON_COLUMNS else getattr(row, c) for c in names]
+        sql = f"INSERT INTO images({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        return int(conn.execute(sql, values).lastrowid)
+
+    def delete(self, owner: str, image_id: int) -> ImageRow | None:
+        """Remove an image's row, file and thumbnail (only the owner's); the row, or None if there was none."""
+        row = self.get(owner, image_id)
+        if row is None:
+            return None
+        self._remove([row])
+        return row
+
+    def _remove(self, rows: Sequence[ImageRow]) -> None:
+        # The row goes first: a crash in between leaves a file without a row, which the next start adopts.
+        with self._write() as conn:
+            conn.executemany("DELETE FROM images WHERE id = ?", [(r.id,) for r in rows])
+        for r in rows:
+            path = self.path_of(r)
+            if path is not None:
+                path.unlink(missing_ok=True)
+                files.thumb_path(path).unlink(missing_ok=True)
+
+    def thumb(self, row: ImageRow) -> Path | None:
+        """The row's WebP thumbnail, made now if it is not there yet."""
+        path = self.path_of(row)
+        return files.make_thumb(path) if path is not None else None
+
+    # --- reading -------------------------------------------------------------------------------
+    def _where(
+        self,
+        owner: str | None,
+        query: str = "",
+        backends: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        session: str | None = None,
+        failed: bool = False,
+    ) -> tuple[str, list]:
+        """The WHERE clause for a search: always the owner's rows only (None: every owner, for tools)."""
+        clauses, args = [], []
+        if owner is not None:
+            clauses.append("owner = ?")
+            args.append(owner)
+        words = re.findall(r"\w+", query or "")
+        if words and self.fts:
+            # Each word as a quoted prefix, so FTS syntax in a query ("AND", quotes, *) is just text.
+            clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            args.append(" ".join('"' + w.replace('"', '""') + '"*' for w in words))
+        else:
+            for word in words or ([query.strip()] if (query or "").strip() else []):
+                clauses.append("prompt LIKE ? ESCAPE '\\'")
+                args.append("%" + re.sub(r"([\\%_])", r"\\\1", word) + "%")
+        for column, values in (("backend", backends), ("status", statuses)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args += list(values)
+        for op, value in ((">=", since), ("<", until)):
+            if value is not None:
+                clauses.append(f"created_at {op} ?")
+                args.append(value)
+        if failed:
+            clauses.append("status != 'ok'")
+        if session is not None:
+            clauses.append("session = ?")
+            args.append(session)
+        return " AND ".join(clauses) or "1", args
+
+    def search(self, owner: str | None, *, limit: int = 48, offset: int = 0, **filters) -> list[ImageRow]:
+        """The owner's images matching ``filters`` (see _where), newest first."""
+        where, args = self._where(owner, **filters)
+        sql = f"SELECT * FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        return [_row(r) for r in self._conn().execute(sql, [*args, max(0, limit), max(0, offset)])]
+
+    def count(self, owner: str | None, **filters) -> int:
+        where, args = self._where(owner, **filters)
+        return int(self._conn().execute(f"SELECT count(*) FROM images WHERE {where}", args).fetchone()[0])
+
+    def get(self, owner: str | None, image_id: int) -> ImageRow | None:
+        where, args = self._where(owner)
+        found = self._conn().execute(f"SELECT * FROM images WHERE id = ? AND {where}", [image_id, *args]).fetchone()
+        return _row(found) if found else None
+
+    def get_run(self, owner: str | None, run_id: int) -> tuple[RunRow, list[ImageRow]] | None:
+        """A run (or grid) and its images in the order they were asked for; only the owner's."""
+        found = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if found is None or (owner is not None and found["owner"] != owner):
+            return None
+        run = RunRow(
+            found["id"], found["created_at"], found["kind"], found["prompt"],
+            json.loads(found["request"]), json.loads(found["meta"] or "{}"),
+        )  # fmt: skip
+        rows = self._conn().execute("SELECT * FROM images WHERE run_id = ? ORDER BY id", (run_id,))
+        return run, [_row(r) for r in rows]
+
+    def stats(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
+        """Per backend over a date range: images, failures, p50/p95 seconds per image, total cost."""
+        where, args = self._where(owner, since=since, until=until)
+        sql = f"SELECT backend, status, latency_s, cost, cost_unit FROM images WHERE {where} ORDER BY backend"
+        out: dict[str, dict] = {}
+        latencies: dict[str, list[float]] = {}
+        for r in self._conn().execute(sql, args):
+            s = out.setdefault(
+                r["backend"], {"backend": r["backend"], "images": 0, "failures": 0, "usd": 0.0, "gpu_s": 0.0}
+            )
+            s["images" if r["status"] == "ok" else "failures"] += 1
+            if r["status"] == "ok" and r["latency_s"] is not None:
+                latencies.setdefault(r["backend"], []).append(r["latency_s"])
+            if r["cost"] is not None:
+                s["gpu_s" if r["cost_unit"] == "gpu_s" else "usd"] += r["cost"]
+        for backend, s in out.items():
+            values = sorted(latencies.get(backend, []))
+            s["p50_s"], s["p95_s"] = _percentile(values, 0.5), _percentile(values, 0.95)
+        return list(out.values())
+
+    def daily(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
+        """Median seconds per image and images made, per backend and day: the scoreboard's plot over time."""
+        where, args = self._where(owner, statuses=["ok"], since=since, until=until)
+        sql = (
+            "SELECT date(created_at, 'unixepoch', 'localtime') AS day, backend, latency_s FROM images "
+            f"WHERE {where} AND latency_s IS NOT NULL ORDER BY day, backend"
+        )
+        groups: dict[tuple[str, str], list[float]] = {}
+        for r in self._conn().execute(sql, args):
+            groups.setdefault((r["day"], r["backend"]), []).append(r["latency_s"])
+        return [
+            {"day": day, "backend": b, "median_s": _percentile(sorted(v), 0.5), "images": len(v)}
+            for (day, b), v in groups.items()
+        ]
+
+    # --- upkeep --------------------------------------------------------------------------------
+    def reconcile(self) -> OpenReport:
+        """Match rows and files after a crash or a hand edit: drop rows whose file is gone, list files
+        with no row again (from their PNG chunk), remove temporary leftovers and orphan thumbnails."""
+        report = self.report
+        on_disk: set[str] = set()
+        thumbs: list[Path] = []
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", folder.name):
+                continue
+            for entry in folder.iterdir():
+                if files.TMP_MARK in entry.name:
+                    entry.unlink(missing_ok=True)
+                    report.leftovers_removed += 1
+                elif entry.suffix == ".png":
+                    on_disk.add(f"{folder.name}/{entry.name}")
+                elif entry.suffix == files.THUMB_SUFFIX:
+                    thumbs.append(entry)
+        listed = {r[1]: r[0] for r in self._conn().execute("SELECT id, path FROM images WHERE path IS NOT NULL")}
+        gone = [listed[p] for p in listed.keys() - on_disk]
+        if gone:
+            with self._write() as conn:
+                conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in gone])
+            report.rows_dropped += len(gone)
+        for rel in sorted(on_disk - listed.keys()):
+            report.files_adopted += self._adopt(rel)
+        for thumb in thumbs:
+            if not thumb.with_suffix(".png").exists():
+                thumb.unlink(missing_ok=True)
+                report.leftovers_removed += 1
+        report.expired += self.expire()
+        return report
+
+    def _adopt(self, rel: str) -> int:
+        """List a file that has no row (written just before a crash, or a database moved aside)."""
+        path = self.root / rel
+        p = files.png_params(path) or {}
+        try:
+            row = ImageRow(
+                prompt=str(p.get("prompt", "")), backend=str(p.get("backend", "unknown")),
+                seed=int(p.get("seed", 0)), width=int(p.get("width", 0)), height=int(p.get("height", 0)),
+                num_inference_steps=int(p.get("num_inference_steps", 0)),
+                guidance_scale=float(p.get("guidance_scale", 0.0)), status="ok",
+                aspect_ratio=p.get("aspect_ratio"), latency_s=p.get("latency_s"),
+                # On a Space the visitor is unknown: nobody's, until the caps or the TTL remove it.
+                owner="" if self.config.on_space else LOCAL_OWNER,
+                created_at=path.stat().st_mtime, path=rel, bytes=path.stat().st_size,
+            )  # fmt: skip
+            with self._write() as conn:
+                row.id = self._insert(conn, row)
+        except (TypeError, ValueError, OSError, sqlite3.Error) as err:
+            log.warning("library: could not list %s again: %s", rel, err)
+            return 0
+        return 1
+
+    def _after_save(self, row: ImageRow) -> None:
+        # Caps apply to public Spaces only: a local library is the user's own disk.
+        if not self.config.on_space:
+            return
+        self._saves += 1
+        try:
+            self.enforce_caps(row.owner)
+            if self._saves % 50 == 1:
+                self.expire()
+        except sqlite3.Error as err:
+            log.warning("library: caps not applied: %s", err)
+
+    def enforce_caps(self, owner: str) -> int:
+        """Oldest out first: beyond the visitor's image cap, then beyond the total size cap."""
+        conn = self._conn()
+        extra = self.count(owner) - self.config.max_per_visitor
+        victims = []
+        if extra > 0:
+            victims += [_row(r) for r in conn.execute(
+                "SELECT * FROM images WHERE owner = ? ORDER BY created_at, id LIMIT ?", (owner, extra)
+            )]  # fmt: skip
+        total = conn.execute("SELECT coalesce(sum(bytes), 0) FROM images").fetchone()[0]
+        total -= sum(v.bytes for v in victims)
+        if total > self.config.max_bytes:
+            taken = {v.id for v in victims}
+            for r in conn.execute("SELECT * FROM images WHERE bytes > 0 ORDER BY created_at, id"):
+                if total <= self.config.max_bytes:
+                    break
+                if r["id"] not in taken:
+                    victims.append(_row(r))
+                    total -= r["bytes"]
+        if victims:
+            self._remove(victims)
+        return len(victims)
+
+    def expire(self) -> int:
+        """Remove anonymous visitors' images older than the TTL (Spaces only)."""
+        if not self.config.on_space:
+            return 0
+        cutoff = time.time() - self.config.ttl_days * 86400
+        rows = [_row(r) for r in self._conn().execute(
+            "SELECT * FROM images WHERE (owner LIKE 'anon:%' OR owner = '') AND created_at < ?", (cutoff,)
+        )]  # fmt: skip
+        if rows:
+            self._remove(rows)
+        return len(rows)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """The q-quantile of sorted ``values`` (nearest rank), or None for none."""
+    if not values:
+        return None
+    return values[min(len(values) - 1, max(0, round(q * len(values) + 0.5) - 1))]
+
+
+def _why(err: Exception) -> str:
+    """A short reason a person can act on."""
+    text = str(err)
+    if isinstance(err, OSError) and err.errno == 28 or "disk is full" in text:
+        return "the disk is full"
+    if isinstance(err, OSError) and err.errno in (13, 30) or "readonly" in text or "read-only" in text:
+        return "the library folder is read-only"
+    return text or type(err).__name__

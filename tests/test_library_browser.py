@@ -1,0 +1,120 @@
+"""The Library tab in Chromium: find a run's images, see one large, reuse it, reopen its run,
+delete it; on a phone too; and on a Space, one visitor's library is not another's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from library import LibraryConfig
+from tests.test_browser import generate, open_app, set_number, tick, wait_done
+from tests.test_library_app import serve
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def library_app(fireworks, aiml, tmp_path_factory):
+    demo, url = serve(fireworks, aiml, LibraryConfig(dir=tmp_path_factory.mktemp("lib")))
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def space_app(fireworks, aiml, tmp_path_factory):
+    demo, url = serve(fireworks, aiml, LibraryConfig(dir=tmp_path_factory.mktemp("space"), on_space=True))
+    yield url
+    demo.close()
+
+
+def open_library(page) -> None:
+    page.get_by_role("tab", name="Library").click()
+    expect(page.locator("#library-gallery")).to_be_visible()
+
+
+def make_run(page, url: str, prompt: str) -> None:
+    open_app(page, url)
+    tick(page, "Fireworks", "AI/ML API")
+    if not page.locator("#seed input[type=number]").first.is_visible():  # folded away on a phone
+        page.locator("#settings").get_by_text("Size, steps and seed").click()
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    set_number(page, "seed", 4242)
+    generate(page, prompt)
+    wait_done(page)
+
+
+def test_library_tab_search_view_reuse_open_run_delete(browser, library_app):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    make_run(page, library_app, "a copper kettle on a stove")
+    open_library(page)
+    gallery = page.locator("#library-gallery")
+    expect(gallery).to_contain_text("fireworks · seed 4242")
+    expect(gallery).to_contain_text("aiml · seed 4242")
+    page.fill("#library textarea, #library input[type=text]", "teapot")
+    page.click("#library-search")
+    expect(page.locator("#library-page-info")).to_contain_text("Nothing here yet.")
+    page.locator("#library textarea, #library input[type=text]").first.fill("kettle")
+    page.click("#library-search")
+    expect(page.locator("#library-page-info")).to_contain_text("1–2 of 2")
+    ARTIFACTS.mkdir(exist_ok=True)
+    gallery.locator("button.thumbnail-item, .thumbnail-item").first.click()
+    details = page.locator("#library-detail")
+    expect(details).to_contain_text(re.compile(r"seed \*?4242|seed 4242"))
+    expect(details).to_contain_text("a copper kettle on a stove")
+    page.screenshot(path=str(ARTIFACTS / "library-1440.png"), full_page=True)
+    page.click("#library-open-run")
+    run = page.locator("#library-run")
+    expect(run).to_contain_text("Fireworks")
+    expect(run).to_contain_text("AI/ML API")
+    expect(run).to_contain_text("$0.0014")
+    page.click("#library-reuse-seed")
+    expect(page.locator("#seed input")).to_have_value("4242")
+    open_library(page)
+    page.click("#library-delete")
+    page.click("#library-confirm")
+    expect(page.locator("#library-page-info")).to_contain_text("1–1 of 1")
+    context.close()
+
+
+def test_library_tab_on_a_phone(browser, library_app):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    make_run(page, library_app, "a paper lantern at night")
+    open_library(page)
+    expect(page.locator("#library-gallery")).to_contain_text("seed 4242")
+    # Thumbnails, not full PNGs: every image the gallery shows is a small WebP.
+    sources = page.locator("#library-gallery img").evaluate_all("els => els.map(e => e.src)")
+    assert sources and all(s.endswith(".webp") for s in sources), sources
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"the Library scrolls sideways on a phone ({width} px)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "library-390.png"), full_page=True)
+    context.close()
+
+
+def test_space_visitors_see_only_their_own_library(browser, space_app):
+    alice = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = alice.new_page()
+    page.set_default_timeout(30_000)
+    make_run(page, space_app, "alice's secret garden")
+    page.reload()  # the same browser: her token is kept, so is her library
+    open_app(page, space_app)
+    open_library(page)
+    expect(page.locator("#library-gallery")).to_contain_text("seed 4242")
+    bob = browser.new_context(viewport={"width": 1440, "height": 900})
+    other = bob.new_page()
+    other.set_default_timeout(30_000)
+    open_app(other, space_app)
+    open_library(other)
+    expect(other.locator("#library-page-info")).to_contain_text("Nothing here yet.")
+    expect(other.locator("#library-gallery")).not_to_contain_text("seed 4242")
+    alice.close()
+    bob.close()

@@ -1,0 +1,78 @@
+"""Whose library a visitor sees, and handing its files to the page without exposing the library folder.
+
+Off a Space everything belongs to the one local user. On a Space (``SPACE_ID`` set) a visitor
+signed in with Hugging Face owns "hf:<user>"; an anonymous one owns "anon:<token>", the token
+kept in the browser (gr.BrowserState); a script without either owns only its own API session's.
+Library files are never served from the library folder: each one handed out is linked (or
+copied) into Gradio's cache under a random folder name, so no URL can be guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import threading
+from pathlib import Path
+
+import gradio as gr
+from gradio import utils as gradio_utils
+
+from library import Library
+from library.store import LOCAL_OWNER
+
+SERVE_DIR = "flux-library"  # under Gradio's cache folder, swept by Blocks(delete_cache=...)
+TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+_served: dict[tuple[str, int], Path] = {}
+_served_lock = threading.Lock()
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+def owner_for(library: Library, request: gr.Request | None, token: str | None = None) -> str:
+    """The owner whose images this request may see and adds to."""
+    if not library.config.on_space:
+        return LOCAL_OWNER
+    user = getattr(request, "username", None)
+    if user:
+        return f"hf:{user}"
+    if token and TOKEN_RE.fullmatch(token):
+        return f"anon:{token}"
+    session = getattr(request, "session_hash", None) or new_token()
+    return f"anon:api-{session}"
+
+
+def served(path: Path) -> str:
+    """A copy of a library file that Gradio may serve: a hard link (or copy) under an unguessable name."""
+    key = (str(path), path.stat().st_mtime_ns)
+    with _served_lock:
+        known = _served.get(key)
+        if known is not None and known.exists():
+            return str(known)
+    dest = Path(gradio_utils.get_upload_folder()) / SERVE_DIR / secrets.token_hex(16) / path.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(path, dest)  # no copy of the bytes where the cache is on the same disk
+    except OSError:
+        shutil.copyfile(path, dest)
+    with _served_lock:
+        _served[key] = dest
+    return str(dest)
+
+
+def browser_secret(library: Library) -> str:
+    """The key gr.BrowserState encrypts the visitor's token with, kept in the library so that a
+    restart does not make every anonymous visitor a stranger to their own images."""
+    path = library.root / ".visitor-secret"
+    try:
+        text = path.read_text().strip()
+        if len(text) >= 32:
+            return text
+        path.write_text(secret := secrets.token_hex(24))
+        path.chmod(0o600)
+        return secret
+    except OSError:
+        return secrets.token_hex(24)  # a read-only library: tokens last until the restart

@@ -1,0 +1,172 @@
+"""Where results land in the library: every image of a page run, grid cell, /generate, /grid or MCP call.
+
+One ``Keeper`` per session (or API call) knows the library and whose images they are. File and
+database work runs in worker threads, never on the event loop. A save that fails (disk full, a
+read-only folder) never hides an image: the run shows it and one warning says it was not kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
+from backends.cost import run_cost
+from library import ImageRow, Library
+from library.store import LOCAL_OWNER, NotSaved
+from ui.pngmeta import BadPng, text_chunks, with_text_chunks
+from ui.present import caption, image_params, records
+
+log = logging.getLogger(__name__)
+# Thumbnails are made once, one at a time, after the run has its images: never in its way.
+_THUMBS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="library-thumbs")
+_WRITES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="library-writes")
+
+
+def wait_for_thumbnails() -> None:
+    """Block until every queued thumbnail is made (for tools and benchmarks)."""
+    _THUMBS.submit(lambda: None).result()
+
+
+def png_bytes(outcome: ImageOutcome, params: dict) -> bytes | None:
+    """The image as a PNG with the download's text chunks: the upstream's bytes as they are where
+    there are some (``outcome.encoded``), else the pixels encoded once."""
+    encoded = outcome.encoded
+    if encoded is not None:
+        try:
+            return with_text_chunks(encoded, text_chunks(params))
+        except BadPng:
+            pass
+    image = getattr(outcome, "image", None)
+    if image is None:
+        return None
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, text in text_chunks(params):
+        info.add_itxt(key, text)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info, compress_level=1)
+    return buf.getvalue()
+
+
+def image_rows(
+    backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]
+) -> list[tuple[ImageRow, ImageOutcome, dict]]:
+    """One row per image asked for (failed ones too), with the outcome and its PNG chunk's params."""
+    each, _ = run_cost(run, request.num_inference_steps)
+    out = []
+    for outcome, record in zip(run.outcomes, records(backend, request, run, secrets), strict=True):
+        params = image_params(backend, request, outcome)
+        usd, gpu_s = record.get("cost_usd"), record.get("gpu_s")
+        unit = "gpu_s" if gpu_s is not None else ("usd" if usd is not None else None)
+        ok = outcome.status == "ok"
+        text = caption(run.label, outcome, request.num_inference_steps, cost=each.text()) if ok else None
+        row = ImageRow(
+            prompt=request.prompt, backend=backend.id, seed=outcome.seed,
+            width=record["width"], height=record["height"],
+            num_inference_steps=request.num_inference_steps, guidance_scale=request.guidance_scale,
+            aspect_ratio=request.aspect_ratio, received=run.received, status=outcome.status,
+            error=record["error"], latency_s=record["latency_s"],
+            cost=gpu_s if gpu_s is not None else usd, cost_unit=unit,
+            cost_text=record["cost"], precision=run.received.get("precision") if backend.id == "local" else None,
+            caption=text,
+        )  # fmt: skip
+        out.append((row, outcome, params))
+    return out
+
+
+def backend_part(backend: Backend, request: GenerationRequest, run: BackendRun) -> dict:
+    """What Open run needs to draw a backend's column again."""
+    each, total = run_cost(run, request.num_inference_steps)
+    return {
+        "label": run.label,
+        "wall_s": round(run.wall_s, 3),
+        "server_s": run.server_s,
+        "received": run.received,
+        "notes": run.notes,
+        "cost_each": each.text(),
+        "cost_total": total.text(),
+    }
+
+
+@dataclass
+class Keeper:
+    """Saves one session's (or one API call's) images into the library, for ``owner``."""
+
+    library: Library
+    owner: str = LOCAL_OWNER
+    session: str = field(default_factory=lambda: uuid.uuid4().hex)
+    warned: bool = False  # one warning per problem, not one per image
+    pending: list[ImageRow] = field(default_factory=list)  # saved images still without a thumbnail
+
+    async def start(self, kind: str, request: GenerationRequest) -> int | None:
+        """A run's (or grid's) row; None if the library cannot be written (the run goes on)."""
+        try:
+            return await asyncio.to_thread(
+                self.library.start_run, kind, request.prompt, request.as_dict(), self.owner, self.session
+            )
+        except NotSaved as err:
+            self._warn(str(err))
+            return None
+
+    async def save(
+        self,
+        run_id: int | None,
+        backend: Backend,
+        request: GenerationRequest,
+        run: BackendRun,
+        secrets: Sequence[str | None],
+        cell: dict | None = None,
+    ) -> list[ImageRow]:
+        """Keep every image of ``run`` (a row for each one asked for); the rows that were saved."""
+        if run_id is None and self.warned:
+            return []
+        rows = image_rows(backend, request, run, secrets)
+        return await asyncio.to_thread(self._save_all, run_id, backend, request, run, rows, cell)
+
+    def _save_all(self, run_id, backend, request, run, rows, cell) -> list[ImageRow]:
+        def save_one(item: tuple[ImageRow, ImageOutcome, dict]) -> ImageRow:
+            row, outcome, params = item
+            row.owner, row.session, row.run_id, row.cell = self.owner, self.session, run_id, cell
+            return self.library.save_image(row, png_bytes(outcome, params))
+
+        saved = []
+        try:
+            if run_id is not None:
+                self.library.update_run(run_id, {backend.id: backend_part(backend, request, run)})
+            # A backend's images are written side by side: each waits on its own fsync, not on the others'.
+            saved = list(_WRITES.map(save_one, rows))
+        except NotSaved as err:
+            self._warn(str(err))
+        self.pending += [row for row in saved if row.path]
+        return saved
+
+    def finish(self) -> None:
+        """Make the run's thumbnails, one at a time in the background, now that its images are all in:
+        made during the run, they would take CPU from the images still arriving."""
+        pending, self.pending = self.pending, []
+        for row in pending:
+            _THUMBS.submit(self.library.thumb, row)
+
+    async def note(self, run_id: int | None, meta: dict) -> None:
+        """Add ``meta`` (a grid's axes) to a run's row; a failure only warns."""
+        if run_id is None:
+            return
+        try:
+            await asyncio.to_thread(self.library.update_run, run_id, meta)
+        except NotSaved as err:
+            self._warn(str(err))
+
+    def _warn(self, reason: str) -> None:
+        log.warning("library: images not saved: %s", reason)
+        if not self.warned:
+            self.warned = True
+            gr.Warning(f"These images were not saved to the library ({reason}); they are shown here only.")

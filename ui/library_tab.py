@@ -1,0 +1,110 @@
+"""The page's Library tab: search, filters, thumbnails, a large view with its details, and the
+all-time scoreboard. Components only; the handlers are in ui/library_events.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from backends import Backend
+
+PAGE_SIZE = 48
+PERIODS = {"Any time": None, "Today": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 365 days": 365}
+STATUSES = ["Any status", "Made", "Failed"]
+SCORE_COLUMNS = ["backend", "images", "failures", "p50 s/image", "p95 s/image", "total cost"]
+
+
+@dataclass
+class LibraryTab:
+    """The Library tab's components."""
+
+    query: gr.Textbox
+    backends: gr.CheckboxGroup
+    status: gr.Dropdown
+    period: gr.Dropdown
+    search_btn: gr.Button
+    gallery: gr.Gallery
+    prev_btn: gr.Button
+    next_btn: gr.Button
+    page_info: gr.Markdown
+    offset: gr.State
+    ids: gr.State  # the row ids shown, in gallery order
+    selected: gr.State  # the row id shown large
+    viewer: gr.Image
+    details: gr.Markdown
+    reuse_seed_btn: gr.Button
+    reuse_all_btn: gr.Button
+    download_btn: gr.DownloadButton
+    delete_btn: gr.Button
+    confirm_btn: gr.Button
+    open_run_btn: gr.Button
+    run_box: gr.Column
+    run_md: gr.Markdown
+    run_gallery: gr.Gallery
+    score_period: gr.Dropdown
+    score_table: gr.Dataframe
+    score_plot: gr.LinePlot
+
+
+def empty_daily() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"day": pd.Series(dtype=str), "median_s": pd.Series(dtype=float), "backend": pd.Series(dtype=str)}
+    )
+
+
+def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab:
+    """Create the tab's components inside the current gr.Tab; ``where`` says where the files live."""
+    gr.Markdown(f"Every image made here is kept, with its settings, in {where}.", elem_id="library-where")
+    with gr.Row(equal_height=True, elem_id="library-filters"):
+        query = gr.Textbox(label="Search prompts", placeholder="e.g. fox snow", scale=3, min_width=200)
+        choices = [(b.label, b.id) for b in backends.values()]
+        backend_box = gr.CheckboxGroup(choices, label="Backends", scale=2, min_width=200)
+        status = gr.Dropdown(STATUSES, value=STATUSES[0], label="Status", scale=1, min_width=120)
+        period = gr.Dropdown(list(PERIODS), value="Any time", label="When", scale=1, min_width=120)
+        search_btn = gr.Button("Search", variant="primary", scale=0, min_width=90, elem_id="library-search")
+    gallery = gr.Gallery(
+        label="Library (newest first)",
+        columns=6,
+        fit_columns=False,  # a page of two stays two thumbnails, not two full-width images
+        height="auto",
+        object_fit="cover",
+        allow_preview=False,
+        elem_id="library-gallery",
+    )
+    with gr.Row(elem_id="library-pager"):
+        prev_btn = gr.Button("← Newer", size="sm", scale=0, min_width=90)
+        page_info = gr.Markdown("", elem_id="library-page-info")
+        next_btn = gr.Button("Older →", size="sm", scale=0, min_width=90)
+    with gr.Row(equal_height=False, elem_id="library-detail"):
+        viewer = gr.Image(label="Selected", type="filepath", interactive=False, height=420, scale=3, min_width=280)
+        with gr.Column(scale=2, min_width=260):
+            details = gr.Markdown("Click a thumbnail to see it large, with everything about it.")
+            with gr.Row():
+                reuse_seed_btn = gr.Button("Reuse seed", size="sm", elem_id="library-reuse-seed")
+                reuse_all_btn = gr.Button("Reuse settings", size="sm", elem_id="library-reuse-settings")
+                open_run_btn = gr.Button("Open run", size="sm", elem_id="library-open-run")
+            with gr.Row():
+                download_btn = gr.DownloadButton("Download PNG", size="sm", elem_id="library-download")
+                delete_btn = gr.Button("Delete", size="sm", variant="stop", elem_id="library-delete")
+                confirm_btn = gr.Button(
+                    "Really delete?", size="sm", variant="stop", visible=False, elem_id="library-confirm"
+                )
+    with gr.Column(visible=False, elem_id="library-run") as run_box:
+        run_md = gr.Markdown()
+        run_gallery = gr.Gallery(label="The run, as it was", columns=4, fit_columns=False, height="auto")
+    with gr.Accordion("All-time scoreboard", open=False, elem_id="library-scoreboard"):
+        score_period = gr.Dropdown(list(PERIODS), value="Any time", label="Over", min_width=160)
+        score_table = gr.Dataframe(headers=SCORE_COLUMNS, interactive=False, wrap=True)
+        score_plot = gr.LinePlot(
+            empty_daily(), x="day", y="median_s", color="backend", title="Median seconds per image, by day",
+            y_title="seconds", height=260,
+        )  # fmt: skip
+    return LibraryTab(
+        query, backend_box, status, period, search_btn, gallery, prev_btn, next_btn, page_info,
+        gr.State(0), gr.State([]), gr.State(None), viewer, details, reuse_seed_btn, reuse_all_btn,
+        download_btn, delete_btn, confirm_btn, open_run_btn, run_box, run_md, run_gallery,
+        score_period, score_table, score_plot,
+    )  # fmt: skip
