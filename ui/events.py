@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import gradio as gr
-import pandas as pd
 
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM
@@ -284,10 +283,7 @@ async def on_generate(
                 c.col_md[b.id]: column_text(b, state, sec),
                 c.col_gallery[b.id]: state.images.get(b.id) or None,
                 c.score_table: sess.scoreboard.rows(),
-                c.score_plot: gr.BarPlot(
-                    pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
-                    y_lim=[0, sess.scoreboard.plot_top()],
-                ),
+                c.score_plot: sess.scoreboard.plot_frame(),
             }
             entries = state.entries.get(b.id) or []
             if entries and not viewer_set:  # the first image to land fills the viewer; later ones don't jump it

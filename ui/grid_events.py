@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping
 
 import gradio as gr
-import pandas as pd
 
 from backends import Backend, InvalidRequest
 from backends.grid import MAX_CELLS
@@ -94,10 +93,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
             c.results: gr.Column(visible=True),
             c.history: sess.history.gallery(),
             c.score_table: sess.scoreboard.rows(),
-            c.score_plot: gr.BarPlot(
-                pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
-                y_lim=[0, sess.scoreboard.plot_top()],
-            ),
+            c.score_plot: sess.scoreboard.plot_frame(),
         }
 
     form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.same_size]

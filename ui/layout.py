@@ -285,7 +285,9 @@ def build_page(
                         title="Median seconds per image",
                         x_title="backend",
                         y_title="seconds",
-                        y_lim=[0, 1],
+                        # From 0 (bars start at zero), top automatic; never changed by an update (see
+                        # Scoreboard.plot_frame).
+                        y_lim=[0, None],
                         elem_id="score-plot",
                         min_width=300,
                         scale=2,
