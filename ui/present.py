@@ -45,6 +45,8 @@ def column_markdown(
     lines = []
     if ok:
         lines.append(f"**{len(ok)}/{len(run.outcomes)} image(s)** · wall **{run.wall_s:.2f} s**")
+    elif run.outcomes and all(o.status == "cancelled" for o in run.outcomes):
+        lines.append(f"**cancelled** · {run.wall_s:.2f} s")
     else:
         lines.append(f"**no image** · {run.wall_s:.2f} s")
     if run.server_s is not None:
@@ -55,7 +57,9 @@ def column_markdown(
     if notes and ok:
         notes[0] = f"{notes[0]} → {returned_sizes(run)} returned"
     lines.append("What it received:\n" + "\n".join(f"- {n}" for n in notes))
-    errors = sorted({m for o in run.outcomes if (m := outcome_message(backend, o, secrets))})
+    # A cancelled image is no problem to fix; the first line already says it was cancelled.
+    problems = [o for o in run.outcomes if o.status != "cancelled"]
+    errors = sorted({m for o in problems if (m := outcome_message(backend, o, secrets))})
     lines += [f"**Problem:** {m}" for m in errors]
     return "\n\n".join(lines)
 

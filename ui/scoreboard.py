@@ -15,8 +15,8 @@ from backends.cost import CostTally
 COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s", "Cost/image", "Cost total"]
 PLOT_COLUMNS = ["backend", "median_s"]
 LEGEND = (
-    "Runs counts runs; OK, Failed and Filtered count images; Median and p95 are seconds per image; "
-    "costs are estimates (USD on hosted APIs, GPU-seconds locally)."
+    "Runs counts runs; OK, Failed and Filtered count images (a cancelled one is none of them); "
+    "Median and p95 are seconds per image; costs are estimates (USD on hosted APIs, GPU-seconds locally)."
 )
 
 
@@ -52,6 +52,8 @@ class Scoreboard:
                 s.latencies.append(outcome.latency_s if outcome.latency_s is not None else run.wall_s)
             elif outcome.status == "filtered":
                 s.filtered += 1
+            elif outcome.status == "cancelled":
+                continue  # stopped by the person: not the backend's failure
             else:
                 s.failed += 1
         s.cost.add(run)

@@ -24,6 +24,7 @@ CSS = """
 .backend-col h3 { margin: 0 0 2px 0; font-size: 1.05rem; }
 .col-state { font-size: 0.9rem; color: #374151; }
 .col-state.done { color: #166534; } .col-state.failed, .col-state.off { color: #991b1b; }
+.col-state.cancelled { color: #4b5563; font-style: italic; }  /* neutral: the person stopped it */
 .stepbar { height: 8px; background: #e5e7eb; border-radius: 4px; margin-top: 4px; overflow: hidden; }
 .stepbar span { display: block; height: 100%; background: #2563eb; }
 /* Captions in full (the seed tag is the point), wrapped under each thumbnail instead of cut off. */
