@@ -25,3 +25,23 @@ def test_a_cancelled_run_is_cancelled_in_a_neutral_colour_and_not_counted_as_fai
     board.record(timed_out)
     runs, ok, failed, filtered = board.rows()[0][1:5]
     assert (runs, ok, failed, filtered) == (2, 0, 1, 0)
+
+
+def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scoreboard_records_and_cost():
+    from backends import GenerationRequest
+    from backends.cost import run_cost
+    from ui.present import caption, per_image_outcomes, records
+
+    run = BackendRun("local", "Local FP8", [image(0, 24.4), image(1, 24.4)], wall_s=25.0)
+    each = per_image_outcomes(run)
+    assert [o.latency_s for o in each] == [12.2, 12.2]
+    assert caption("Local FP8", each[0], 4).endswith("· 12.20 s")
+    assert run_cost(run, 4)[0].text() == "12.20 GPU-s"  # the cost said so already
+    board = Scoreboard()
+    board.record(run)
+    assert board.rows()[0][5:8] == [12.2, 12.2, "12.20 GPU-s"]
+    fake = type("B", (), {"id": "local", "label": "Local FP8", "key_env": None})()
+    assert [r["latency_s"] for r in records(fake, GenerationRequest("p", num_images=2), run, [])] == [12.2, 12.2]
+    # Hosted images are separate calls: their own times stay as they are.
+    hosted = BackendRun("aiml", "AI/ML API", [image(0, 3.0), image(1, 5.0)], wall_s=5.1)
+    assert [o.latency_s for o in per_image_outcomes(hosted)] == [3.0, 5.0]

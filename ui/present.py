@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
@@ -24,6 +25,28 @@ def short_caption(outcome: ImageOutcome, steps: int) -> str:
     w, h = outcome.image.size if outcome.image else (0, 0)
     latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else "–"
     return f"seed {outcome.seed} · {w}×{h} · {plural(steps, 'step')} · {latency}"
+
+
+# Backends that make every image of a run in one job and tag each image with that job's time.
+ONE_JOB_PER_RUN = frozenset({"local"})
+
+
+def per_image_outcomes(run: BackendRun) -> list[ImageOutcome]:
+    """The run's outcomes with each image's own seconds: a one-job batch's time shared out.
+
+    Local makes a batch in one GPU job and tags each image with the whole job's time, while its
+    cost is the job split per image (backends.cost.run_cost). Captions, the scoreboard and records
+    read these, so all of them say the same per-image figure (issue 18, item 7).
+    """
+    if run.backend not in ONE_JOB_PER_RUN:
+        return list(run.outcomes)
+    billed = sum(o.status in BILLED for o in run.outcomes)
+    if billed <= 1:
+        return list(run.outcomes)
+    return [
+        dataclasses.replace(o, latency_s=o.latency_s / billed) if o.latency_s is not None and o.status in BILLED else o
+        for o in run.outcomes
+    ]
 
 
 def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[str | None]) -> str | None:
@@ -68,7 +91,7 @@ def records(backend: Backend, request: GenerationRequest, run: BackendRun, secre
     """One JSON record per image asked for."""
     out = []
     per_image, _ = run_cost(run, request.num_inference_steps)
-    for o in run.outcomes:
+    for o in per_image_outcomes(run):
         w, h = (o.image.width, o.image.height) if o.image else (request.width, request.height)
         out.append(
             {

@@ -11,6 +11,7 @@ import pandas as pd
 
 from backends import BackendRun
 from backends.cost import CostTally
+from ui.present import per_image_outcomes
 
 COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s", "Cost/image", "Cost total"]
 PLOT_COLUMNS = ["backend", "median_s"]
@@ -45,7 +46,7 @@ class Scoreboard:
         s = self.stats[run.label]  # by label: fp8 and bf16 local runs are different contestants
         s.label = run.label
         s.runs += 1
-        for outcome in run.outcomes:
+        for outcome in per_image_outcomes(run):  # a Local batch's time shared out per image
             if outcome.status == "ok":
                 s.ok += 1
                 # Each image's own call; a run of 4 images is not "4x slower" per image.

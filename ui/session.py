@@ -14,7 +14,15 @@ from backends import Backend, BackendRun, GenerationRequest, Progress, RunContex
 from backends.cost import run_cost
 from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from ui.history import History, HistoryEntry
-from ui.present import caption, column_markdown, image_params, outcome_message, records, short_caption
+from ui.present import (
+    caption,
+    column_markdown,
+    image_params,
+    outcome_message,
+    per_image_outcomes,
+    records,
+    short_caption,
+)
 from ui.scoreboard import Scoreboard
 
 
@@ -82,7 +90,7 @@ class Session:
                     self.scoreboard.record(event)
                     shown, entries = [], []
                     each, _ = run_cost(event, request.num_inference_steps)
-                    for outcome in event.outcomes:
+                    for outcome in per_image_outcomes(event):  # each image's own seconds (item 7)
                         if outcome.image is None:
                             continue
                         text = caption(event.label, outcome, request.num_inference_steps, cost=each.text())
