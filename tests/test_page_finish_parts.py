@@ -45,3 +45,20 @@ def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scorebo
     # Hosted images are separate calls: their own times stay as they are.
     hosted = BackendRun("aiml", "AI/ML API", [image(0, 3.0), image(1, 5.0)], wall_s=5.1)
     assert [o.latency_s for o in per_image_outcomes(hosted)] == [3.0, 5.0]
+
+
+def test_a_grid_whose_seed_is_an_axis_names_the_axis_seeds_not_the_forms_random_seed(tmp_path):
+    from backends import GenerationRequest
+    from ui.grid_run import GridResult, grid_file_name, plan_grid
+    from ui.grid_tab import summary_markdown
+
+    fake = type("B", (), {"id": "fireworks", "label": "Fireworks"})()
+    plan = plan_grid(GenerationRequest("p", seed=0), ["fireworks"], {"fireworks": fake}, "seed", "3-5")
+    form_seed = str(plan.request.seed)  # drawn at random: no cell uses it
+    text = summary_markdown(GridResult(plan, tmp_path / "g.png", []), 1.0)
+    assert "seeds **3, 4, 5**" in text and form_seed not in text
+    assert grid_file_name(plan) == "grid-seeds3-5.png"
+    steps = plan_grid(GenerationRequest("p", seed=42), ["fireworks"], {"fireworks": fake}, "steps", "1-2")
+    assert grid_file_name(steps) == "grid-seed42.png" and "seed **42**" in summary_markdown(
+        GridResult(steps, tmp_path / "g.png", []), 1.0
+    )

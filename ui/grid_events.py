@@ -17,7 +17,7 @@ from backends import Backend, InvalidRequest
 from backends.grid import MAX_CELLS
 from ui import controls
 from ui.events import Context, over_limit
-from ui.grid_run import GridPlan, make_grid, plan_grid
+from ui.grid_run import GridPlan, make_grid, plan_grid, seed_words
 from ui.grid_tab import summary_markdown
 from ui.session import Session
 
@@ -75,7 +75,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
         sec = ctx.session_secrets(fk, ak)
         cancel = sess.start_run()
         started = time.perf_counter()
-        yield {g.summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}
+        yield {g.summary: f"Running {len(plan.cells)} cell(s) at {seed_words(plan)}…"}
         try:
             result = await make_grid(
                 plan, backends, sess.history.dir / "grid", sec, keys=keys, history=sess.history, cancel=cancel
