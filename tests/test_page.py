@@ -206,8 +206,10 @@ def app_with_nothing_ready(fireworks, aiml, tiny_model):
 
 def test_with_nothing_ready_the_page_says_how_to_add_a_key_or_try_the_fakes(desktop, app_with_nothing_ready, fireworks):
     open_app(desktop, app_with_nothing_ready.url)
-    note = desktop.locator("#nothing-ready")
-    expect(note).to_contain_text("No backend is ready yet")
+    # In the results pane, where a new user looks, instead of "tick one or more backends".
+    note = desktop.locator("#results-pane #nothing-ready")
+    expect(note).to_contain_text("No backend is ready yet. To get going: paste a key")
+    expect(desktop.locator("#run-summary")).not_to_contain_text("tick one or more")
     expect(note).to_contain_text("python -m tests.fakes")
     for label in ("Local FP8", "Fireworks", "AI/ML API"):
         expect(desktop.locator("#backends").get_by_label(label, exact=True)).not_to_be_checked()

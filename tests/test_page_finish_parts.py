@@ -62,3 +62,34 @@ def test_a_grid_whose_seed_is_an_axis_names_the_axis_seeds_not_the_forms_random_
     assert grid_file_name(steps) == "grid-seed42.png" and "seed **42**" in summary_markdown(
         GridResult(steps, tmp_path / "g.png", []), 1.0
     )
+
+
+def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced():
+    from backends.cost import Cost
+    from backends.types import BackendStatus
+    from ui.layout import status_markdown
+    from ui.present import cost_words
+
+    unpriced = Cost(priced=False)
+    assert cost_words("aiml", unpriced, unpriced) == "est. cost: unknown (no price set; set `AIML_PRICE_PER_IMAGE`)"
+    assert cost_words("fireworks", Cost(usd=0.0014), Cost(usd=0.0028)) == (
+        "est. cost: **$0.0014**/image · $0.0028 this run"
+    )
+
+    class Hosted:
+        id, label, loaded = "fireworks", "Fireworks", True
+
+        def status(self, keys=None):
+            return BackendStatus(False, "needs a key: set FIREWORKS_API_KEY or paste one under 'API keys'")
+
+    class Local:
+        id, label, loaded = "local", "Local FP8", None  # not loaded yet
+
+        def status(self, keys=None):
+            return BackendStatus(True, "loads flux on first use (fp8)")
+
+    text = status_markdown({"fireworks": Hosted(), "local": Local()})
+    assert "set `FIREWORKS_API_KEY` or paste" in text
+    assert "first run loads and compiles the model: about 1–2 minutes" in text
+    Local.loaded = object()
+    assert "first run" not in status_markdown({"local": Local()})

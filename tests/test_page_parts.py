@@ -156,7 +156,11 @@ class FakeBackend:
 
 
 def test_default_ticks_only_ready_backends():
-    assert default_ticked({"local": FakeBackend("local"), "fireworks": FakeBackend("fireworks")}) == ["fireworks"]
+    # Green means ticked: Local too (its status line says what its first run costs).
+    assert default_ticked({"local": FakeBackend("local"), "fireworks": FakeBackend("fireworks")}) == [
+        "local",
+        "fireworks",
+    ]
     assert default_ticked({"local": FakeBackend("local"), "aiml": FakeBackend("aiml", ready=False)}) == ["local"]
     assert default_ticked({"fireworks": FakeBackend("fireworks", ready=False)}) == []
 

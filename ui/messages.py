@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from backends import errors as e
@@ -13,6 +14,14 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "•••")
     return text
+
+
+ENV_NAME = re.compile(r"(?<![`\w])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?![`\w])")
+
+
+def code_names(text: str) -> str:
+    """Environment variable names (`FIREWORKS_API_KEY`) in code font, for Markdown: they are to be typed."""
+    return ENV_NAME.sub(r"`\1`", text)
 
 
 def error_message(label: str, key_env: str | None, err: e.BackendError) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
 from backends.cost import BILLED, Cost, run_cost
-from ui.messages import error_message, redact
+from ui.messages import code_names, error_message, redact
 
 
 def plural(n: int, word: str) -> str:
@@ -55,6 +55,17 @@ def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[s
     return redact(error_message(backend.label, backend.key_env, outcome.error), secrets)
 
 
+PRICE_SETTING = {"fireworks": "FIREWORKS_PRICE_PER_STEP", "aiml": "AIML_PRICE_PER_IMAGE"}
+
+
+def cost_words(backend_id: str, each: Cost, total: Cost) -> str:
+    """A column's cost line: `est. cost: **$0.0014**/image · $0.0028 this run`, or why there is none."""
+    if not each.priced:
+        setting = PRICE_SETTING.get(backend_id)
+        return "est. cost: unknown (no price set" + (f"; set `{setting}`)" if setting else ")")
+    return f"est. cost: **{each.text()}**/image · {total.text()} this run"
+
+
 def returned_sizes(run: BackendRun) -> str:
     sizes = sorted({f"{o.image.width}×{o.image.height}" for o in run.outcomes if o.image})
     return ", ".join(sizes)
@@ -83,7 +94,7 @@ def column_markdown(
     # A cancelled image is no problem to fix; the first line already says it was cancelled.
     problems = [o for o in run.outcomes if o.status != "cancelled"]
     errors = sorted({m for o in problems if (m := outcome_message(backend, o, secrets))})
-    lines += [f"**Problem:** {m}" for m in errors]
+    lines += [f"**Problem:** {code_names(m)}" for m in errors]
     return "\n\n".join(lines)
 
 

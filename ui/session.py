@@ -17,6 +17,7 @@ from ui.history import History, HistoryEntry
 from ui.present import (
     caption,
     column_markdown,
+    cost_words,
     image_params,
     outcome_message,
     per_image_outcomes,
@@ -116,8 +117,7 @@ def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]
 
 def cost_line(run: BackendRun, request: GenerationRequest) -> str:
     """Estimated cost, beside the latency: USD on hosted APIs, GPU-seconds locally."""
-    each, total = run_cost(run, request.num_inference_steps)
-    return f"est. cost: **{each.text()}**/image · {total.text()} this run"
+    return cost_words(run.backend, *run_cost(run, request.num_inference_steps))
 
 
 def export_run(
