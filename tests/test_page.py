@@ -226,18 +226,24 @@ def test_with_nothing_ready_the_page_says_how_to_add_a_key_or_try_the_fakes(desk
 # ---- keyboard, accessibility -------------------------------------------------------------
 
 
-def test_esc_leaves_text_fields_and_open_lists_alone_and_cancels_otherwise(desktop, app, aiml):
+def test_esc_leaves_text_fields_alone_and_cancels_otherwise_even_with_a_list_open(desktop, app, aiml):
     aiml.delay_s = 4.5  # under the tests' 6 s read timeout
     open_app(desktop, app.url)
     tick(desktop, "AI/ML API")
     generate(desktop, "do not cancel me")
     expect(desktop.locator("#colstatus-aiml")).to_contain_text("Running")
     desktop.locator("#prompt textarea").press("Escape")  # in a text field: not a cancel
-    desktop.locator("#ratio input").click()
-    expect(desktop.get_by_role("listbox")).to_be_visible()
-    desktop.keyboard.press("Escape")  # closes the list, nothing else
     wait_done(desktop)
     expect(desktop.locator("#col-aiml")).to_contain_text("1/1 image(s)")
+
+    generate(desktop, "cancel me with a list open")
+    expect(desktop.locator("#colstatus-aiml")).to_contain_text("Running")
+    desktop.locator("#ratio input").click()
+    expect(desktop.get_by_role("listbox")).to_be_visible()
+    desktop.keyboard.press("Escape")  # closes the list and cancels the run
+    expect(desktop.get_by_role("listbox")).to_be_hidden()
+    wait_done(desktop)
+    expect(desktop.locator("#colstatus-aiml")).to_contain_text("cancelled")
 
     generate(desktop, "cancel me")
     expect(desktop.locator("#colstatus-aiml")).to_contain_text("Running")

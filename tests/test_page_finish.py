@@ -5,6 +5,8 @@ Every wait is for an element or a condition of the page; nothing sleeps.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -42,3 +44,67 @@ def test_the_speed_plot_has_a_bar_for_every_backend_of_the_first_run(desktop, ap
     wait_done(desktop)
     expect(desktop.locator("#scoreboard")).to_contain_text("AI/ML API")
     expect(bars(desktop)).to_have_count(2)
+
+
+def lightbox(page):
+    return page.locator("#lightbox")
+
+
+def test_lightbox_opens_any_image_with_its_caption_and_goes_through_the_run_and_history(desktop, app):
+    open_app(desktop, app.url)
+    tick(desktop, "Fireworks", "AI/ML API")
+    generate(desktop, "lightbox")
+    wait_done(desktop)
+    box, caption = lightbox(desktop), desktop.locator("#lightbox figcaption")
+    # A column's thumbnail: the run's images, with the backend named in the caption.
+    desktop.locator("#col-fireworks .thumbnail-item").first.click()
+    expect(box).to_be_visible()
+    expect(caption).to_contain_text(re.compile(r"^Fireworks · seed \d+"))
+    expect(box.locator(".lb-count")).to_have_text("1 of 2")
+    desktop.keyboard.press("ArrowRight")
+    expect(caption).to_contain_text(re.compile(r"^AI/ML API · seed \d+"))
+    desktop.keyboard.press("Escape")
+    expect(box).to_be_hidden()
+    # The history's thumbnail: the history's images; the large viewer too.
+    desktop.locator("#history .thumbnail-item").nth(1).click()
+    expect(box).to_be_visible()
+    expect(box.locator(".lb-count")).to_have_text("2 of 2")
+    desktop.keyboard.press("ArrowLeft")
+    expect(box.locator(".lb-count")).to_have_text("1 of 2")
+    box.locator(".lb-close").click()
+    expect(box).to_be_hidden()
+    desktop.locator("#viewer .image-frame img").click()
+    expect(box).to_be_visible()
+    expect(box.locator("img")).to_have_attribute("src", re.compile(r"\.png"))
+
+
+def test_lightbox_on_a_phone_opens_from_the_history_and_has_buttons(phone, app):
+    open_app(phone, app.url)
+    tick(phone, "Fireworks", "AI/ML API")
+    generate(phone, "phone lightbox")
+    wait_done(phone)
+    # The viewer is far above the history on a phone: the clicked image opens right where the finger is.
+    phone.locator("#history .thumbnail-item").first.click()
+    box = lightbox(phone)
+    expect(box).to_be_visible()
+    expect(box.locator("img")).to_be_in_viewport()
+    box.locator(".lb-next").click()
+    expect(box.locator(".lb-count")).to_have_text("2 of 2")
+    box.locator(".lb-close").click()
+    expect(box).to_be_hidden()
+
+
+def test_a_dropdown_list_closes_when_the_focus_or_a_click_goes_elsewhere(desktop, app):
+    open_app(desktop, app.url)
+    desktop.locator("#ratio input").click()
+    expect(desktop.get_by_role("listbox")).to_be_visible()
+    desktop.keyboard.press("Tab")
+    expect(desktop.get_by_role("listbox")).to_be_hidden()
+    desktop.locator("#ratio input").click()
+    expect(desktop.get_by_role("listbox")).to_be_visible()
+    desktop.locator("#intro").click()
+    expect(desktop.get_by_role("listbox")).to_be_hidden()
+    # Choosing an option still works.
+    desktop.locator("#ratio input").click()
+    desktop.get_by_role("option", name="4:3", exact=True).click()
+    expect(desktop.locator("#width input[type=number]")).to_have_value("1152")

@@ -273,6 +273,7 @@ def build_page(
                     with gr.Row():
                         sheet_file = gr.File(label="Contact sheet (PNG)", elem_id="sheet-file")
                         json_file = gr.File(label="Run record (JSON)", elem_id="json-file")
+                gr.Markdown("Swipe the scoreboard sideways for Median, p95 and cost →", elem_id="score-hint")
                 with gr.Row(elem_id="score-row"):
                     score_table = gr.Dataframe(
                         headers=COLUMNS,
