@@ -108,3 +108,29 @@ def test_a_dropdown_list_closes_when_the_focus_or_a_click_goes_elsewhere(desktop
     desktop.locator("#ratio input").click()
     desktop.get_by_role("option", name="4:3", exact=True).click()
     expect(desktop.locator("#width input[type=number]")).to_have_value("1152")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_run_bar_stays_in_view_with_each_backends_state_and_cancels(browser, app, aiml, viewport):
+    aiml.delay_s = 4.5  # under the tests' 6 s read timeout
+    context, page = new_page(browser, viewport)
+    try:
+        open_app(page, app.url)
+        bar = page.locator("#run-bar")
+        expect(bar).to_be_hidden()
+        tick(page, "Fireworks", "AI/ML API")
+        generate(page, "a run to watch")
+        expect(bar).to_be_visible()
+        expect(bar.locator(".rb-backend.done")).to_contain_text("Fireworks: done in")
+        expect(bar).to_contain_text(re.compile(r"Running · \d+\.\d s"))
+        expect(bar).to_contain_text("AI/ML API:")
+        page.mouse.wheel(0, 20_000)  # far down the page: the bar is still on screen, at the top
+        page.wait_for_function("() => window.scrollY > 500")
+        expect(bar).to_be_in_viewport()
+        assert bar.bounding_box()["y"] == 0
+        bar.get_by_role("button", name="Cancel the run (Esc)").click()
+        wait_done(page)
+        expect(bar).to_be_hidden()
+        expect(page.locator("#colstatus-aiml")).to_contain_text("cancelled")
+    finally:
+        context.close()

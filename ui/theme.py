@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui import lightbox
+from ui import lightbox, runbar
 
 CSS = """
 /* Hint text at WCAG AA: #4b5563 on the Soft theme's #f9fafb is 7.2:1 (the theme's #9ca3af was ~2.5:1). */
@@ -21,6 +21,7 @@ CSS = """
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
 .dot.ready { background: #16a34a; } .dot.off { background: #6b7280; }
 #run-summary p { margin: 0; }
+#run-summary, #viewer { scroll-margin-top: 56px; }  /* below the run bar when scrolled to */
 #viewer-caption p { margin: 0; font-size: 0.95rem; overflow-wrap: anywhere; }
 .backend-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
 .backend-col h3 { margin: 0 0 2px 0; font-size: 1.05rem; }
@@ -143,8 +144,8 @@ HEAD = """
 # they reach a handler (or Gradio's cache). Change it with MAX_UPLOAD_MB (read in app.py).
 MAX_UPLOAD = "10mb"
 LAUNCH_OPTIONS = {
-    "css": CSS + lightbox.CSS,
-    "head": HEAD + lightbox.JS,
+    "css": CSS + lightbox.CSS + runbar.CSS,
+    "head": HEAD + lightbox.JS + runbar.JS,
     "theme": gr.themes.Soft(),
     "max_file_size": MAX_UPLOAD,
 }
