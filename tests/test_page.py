@@ -215,8 +215,10 @@ def app_with_nothing_ready(fireworks, aiml, tiny_model):
 
 def test_with_nothing_ready_the_page_says_how_to_add_a_key_or_try_the_fakes(desktop, app_with_nothing_ready, fireworks):
     open_app(desktop, app_with_nothing_ready.url)
-    note = desktop.locator("#nothing-ready")
-    expect(note).to_contain_text("No backend is ready yet")
+    # In the results pane, where a new user looks, instead of "tick one or more backends".
+    note = desktop.locator("#results-pane #nothing-ready")
+    expect(note).to_contain_text("No backend is ready yet. To get going: paste a key")
+    expect(desktop.locator("#run-summary")).not_to_contain_text("tick one or more")
     expect(note).to_contain_text("python -m tests.fakes")
     for label in ("Local FP8", "Fireworks", "AI/ML API"):
         expect(desktop.locator("#backends").get_by_label(label, exact=True)).not_to_be_checked()
@@ -233,18 +235,24 @@ def test_with_nothing_ready_the_page_says_how_to_add_a_key_or_try_the_fakes(desk
 # ---- keyboard, accessibility -------------------------------------------------------------
 
 
-def test_esc_leaves_text_fields_and_open_lists_alone_and_cancels_otherwise(desktop, app, aiml):
+def test_esc_leaves_text_fields_alone_and_cancels_otherwise_even_with_a_list_open(desktop, app, aiml):
     aiml.delay_s = 4.5  # under the tests' 6 s read timeout
     open_app(desktop, app.url)
     tick(desktop, "AI/ML API")
     generate(desktop, "do not cancel me")
     expect(desktop.locator("#colstatus-aiml")).to_contain_text("Running")
     desktop.locator("#prompt textarea").press("Escape")  # in a text field: not a cancel
-    desktop.locator("#ratio input").click()
-    expect(desktop.get_by_role("listbox")).to_be_visible()
-    desktop.keyboard.press("Escape")  # closes the list, nothing else
     wait_done(desktop)
     expect(desktop.locator("#col-aiml")).to_contain_text("1/1 image(s)")
+
+    generate(desktop, "cancel me with a list open")
+    expect(desktop.locator("#colstatus-aiml")).to_contain_text("Running")
+    desktop.locator("#ratio input").click()
+    expect(desktop.get_by_role("listbox")).to_be_visible()
+    desktop.keyboard.press("Escape")  # closes the list and cancels the run
+    expect(desktop.get_by_role("listbox")).to_be_hidden()
+    wait_done(desktop)
+    expect(desktop.locator("#colstatus-aiml")).to_contain_text("cancelled")
 
     generate(desktop, "cancel me")
     expect(desktop.locator("#colstatus-aiml")).to_contain_text("Running")

@@ -12,14 +12,13 @@ import time
 from collections.abc import Mapping
 
 import gradio as gr
-import pandas as pd
 
 from backends import Backend, InvalidRequest
 from backends.grid import MAX_CELLS
 from ui import controls
 from ui.allowance import Refused
 from ui.events import Context, take_allowance
-from ui.grid_run import GridPlan, make_grid, plan_grid
+from ui.grid_run import GridPlan, make_grid, plan_grid, seed_words
 from ui.grid_tab import summary_markdown
 from ui.session import Session
 
@@ -80,7 +79,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
         sec = ctx.session_secrets(fk, ak, sess)
         cancel = sess.start_run()
         started = time.perf_counter()
-        yield {g.summary: f"Running {len(plan.cells)} cell(s) at seed **{plan.request.seed}**…"}
+        yield {g.summary: f"Running {len(plan.cells)} cell(s) at {seed_words(plan)}…"}
         result = None
         try:
             result = await make_grid(
@@ -107,10 +106,7 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
             c.results: gr.Column(visible=True),
             c.history: sess.history.gallery(),
             c.score_table: sess.scoreboard.rows(),
-            c.score_plot: gr.BarPlot(
-                pd.DataFrame(sess.scoreboard.plot_rows(), columns=["backend", "median_s"]),
-                y_lim=[0, sess.scoreboard.plot_top()],
-            ),
+            c.score_plot: sess.scoreboard.plot_frame(),
         }
 
     form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.same_size]

@@ -54,6 +54,28 @@ def plan_grid(
     return GridPlan(request, x, y, plan_cells(request, list(chosen), x, y, max_cells))
 
 
+def seed_axis(plan: GridPlan) -> Axis | None:
+    """The axis that sets each cell's seed, if one does (the form's seed then plays no part)."""
+    return next((a for a in (plan.x, plan.y) if a is not None and a.name == "seed"), None)
+
+
+def seed_words(plan: GridPlan) -> str:
+    """`seed **42**`, or the axis's seeds when the seed is an axis (not the form's unused random seed)."""
+    axis = seed_axis(plan)
+    if axis is None:
+        return f"seed **{plan.request.seed}**"
+    return f"seeds **{', '.join(axis.labels)}**"
+
+
+def grid_file_name(plan: GridPlan) -> str:
+    """`grid-seed42.png`; with a seed axis, `grid-seeds1-4.png` (its first and last), never the form's seed."""
+    axis = seed_axis(plan)
+    if axis is None:
+        return f"grid-seed{plan.request.seed}.png"
+    first, last = axis.labels[0], axis.labels[-1]
+    return f"grid-seeds{first}.png" if first == last else f"grid-seeds{first}-{last}.png"
+
+
 def cell_detail(cell: Cell, run: BackendRun) -> str:
     outcome = run.outcomes[0]
     latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else f"{run.wall_s:.2f} s"
@@ -135,12 +157,13 @@ async def make_grid(
         "x_values": list(x.labels),
         "y_axis": y.name if y else None,
         "y_values": list(y.labels) if y else [],
-        "settings": plan.request.as_dict(),
+        # The form's seed is no setting of a grid whose seed is an axis.
+        "settings": {k: v for k, v in plan.request.as_dict().items() if k != "seed" or seed_axis(plan) is None},
         "cells": [{k: r[k] for k in ("column", "row", "backend", "seed", "status", "latency_s")} for r in out],
     }
     if keeper is not None:
         keeper.finish()
         await keeper.note(run_id, {"grid": {k: params[k] for k in ("x_axis", "x_values", "y_axis", "y_values")}})
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = await asyncio.to_thread(save_grid, sheet, out_dir / f"grid-seed{plan.request.seed}.png", params)
+    path = await asyncio.to_thread(save_grid, sheet, out_dir / grid_file_name(plan), params)
     return GridResult(plan, path, out, [run for _, run in (done[k] for k in sorted(done))])

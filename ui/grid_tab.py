@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backends.grid import AXES, MAX_CELLS
-from ui.grid_run import GridResult
+from ui.grid_run import GridResult, seed_words
 
 NO_AXIS = "(none)"
 AXIS_CHOICES = [(title, name) for name, title in AXES.items()]
@@ -29,7 +29,7 @@ def summary_markdown(result: GridResult, wall_s: float) -> str:
     cost += ["some cells' price not set"] if unpriced else []
     lines = [
         f"**Grid** · {x.title} × {y.title if y else '—'} · {ok}/{len(result.records)} cell(s) · "
-        f"seed **{plan.request.seed}** · wall **{wall_s:.2f} s** · est. cost {' + '.join(cost)}",
+        f"{seed_words(plan)} · wall **{wall_s:.2f} s** · est. cost {' + '.join(cost)}",
         "",
         "| " + (f"{y.title} \\ {x.title}" if y else x.title) + " | " + " | ".join(x.labels) + " |",
         "|---" * (len(x.labels) + 1) + "|",

@@ -14,6 +14,7 @@ from backends.sizes import MAX_SIDE, MIN_SIDE, SIDE_STEP
 from backends.types import MAX_IMAGES, MAX_STEPS, MIN_STEPS
 from ui import controls
 from ui.grid_tab import GridPanel, build_grid_panel
+from ui.messages import code_names
 from ui.options import PageOptions
 from ui.scoreboard import COLUMNS, LEGEND
 
@@ -24,8 +25,17 @@ EXAMPLES = [
     "an anime illustration of a wiener schnitzel",
     "a red fox in fresh snow at golden hour, 35mm photo",
 ]
+# Measured on an H100 with the full model: about 77 s to load, then compiling, 101 s to the first image.
+FIRST_RUN = (
+    " — **its first run loads and compiles the model: about 1–2 minutes on a GPU before the first image**; "
+    "later runs take seconds"
+)
+INTRO = (
+    "Results appear here: tick one or more backends and press **Generate**. "
+    "With several backends ticked, each gets a column, filled in as soon as it finishes."
+)
 NOTHING_READY = (
-    "**No backend is ready yet.** Paste a key under *API keys* below, or set `FIREWORKS_API_KEY` / "
+    "**No backend is ready yet. To get going:** paste a key under *API keys* (left), or set `FIREWORKS_API_KEY` / "
     "`AIML_API_KEY` and restart. To try the page without any key, start the local fake APIs with "
     "`python -m tests.fakes` and run the app with the command it prints (README, *Try it without keys*)."
 )
@@ -43,10 +53,8 @@ def ready_ids(backends: Mapping[str, Backend], keys: Mapping[str, str] | None = 
 
 
 def default_ticked(backends: Mapping[str, Backend]) -> list[str]:
-    """Only backends that can run: the hosted ones with keys, else Local if it can load; else nothing."""
-    ready = ready_ids(backends)
-    hosted = [b for b in ready if b != "local"]  # Local's first run loads a large model: opt in
-    return hosted or ready[:1]
+    """Every backend that can run (a green dot means ticked); Local's status says what its first run costs."""
+    return ready_ids(backends)
 
 
 def backend_choices(backends: Mapping[str, Backend]) -> list[tuple[str, str]]:
@@ -62,7 +70,8 @@ def status_markdown(
     for b in backends.values():
         st = b.status(keys)
         mark = "ready" if st.ready else "off"
-        lines.append(f'<span class="dot {mark}"></span> **{b.label}** — {st.message}')
+        first = FIRST_RUN if st.ready and getattr(b, "loaded", True) is None else ""
+        lines.append(f'<span class="dot {mark}"></span> **{b.label}** — {code_names(st.message)}{first}')
     return "\n\n".join(lines)
 
 
@@ -152,7 +161,6 @@ def build_page(
                 elem_id="backends",
             )
             status = gr.Markdown(status_markdown(backends), elem_id="backend-status")
-            nothing_ready = gr.Markdown(NOTHING_READY, visible=not ready_ids(backends), elem_id="nothing-ready")
             with gr.Accordion("Size, steps and seed", open=True, elem_id="settings") as settings:
                 with gr.Row():
                     ratio = gr.Dropdown(
@@ -232,11 +240,9 @@ def build_page(
             gr.Examples(EXAMPLES, inputs=[prompt], label="Try")
             client_note = gr.Textbox(visible=False)
         with gr.Column(scale=5, elem_id="results-pane"):
-            summary = gr.Markdown(
-                "Results appear here: tick one or more backends and press **Generate**. "
-                "With several backends ticked, each gets a column, filled in as soon as it finishes.",
-                elem_id="run-summary",
-            )
+            # Where a new user looks first: with nothing ready, how to get going, not "tick and press Generate".
+            nothing_ready = gr.Markdown(NOTHING_READY, visible=not ready_ids(backends), elem_id="nothing-ready")
+            summary = gr.Markdown(INTRO if ready_ids(backends) else "", elem_id="run-summary")
             # Above the results (which stay hidden until the first run), so a grid can be the first thing made.
             grid = build_grid_panel(grid_max_cells)
             # Shown from the first run on: before it, empty viewers, scoreboard and history only confuse.
@@ -276,6 +282,7 @@ def build_page(
                     with gr.Row():
                         sheet_file = gr.File(label="Contact sheet (PNG)", elem_id="sheet-file")
                         json_file = gr.File(label="Run record (JSON)", elem_id="json-file")
+                gr.Markdown("Swipe the scoreboard sideways for Median, p95 and cost →", elem_id="score-hint")
                 with gr.Row(elem_id="score-row"):
                     score_table = gr.Dataframe(
                         headers=COLUMNS,
@@ -294,7 +301,9 @@ def build_page(
                         title="Median seconds per image",
                         x_title="backend",
                         y_title="seconds",
-                        y_lim=[0, 1],
+                        # From 0 (bars start at zero), top automatic; never changed by an update (see
+                        # Scoreboard.plot_frame).
+                        y_lim=[0, None],
                         elem_id="score-plot",
                         min_width=300,
                         scale=2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from backends import errors as e
@@ -11,6 +12,14 @@ from backends.redact import scrub
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """Remove any key that an upstream message might echo back, in any case, cut or base64 (backends.redact)."""
     return scrub(text, secrets)
+
+
+ENV_NAME = re.compile(r"(?<![`\w])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?![`\w])")
+
+
+def code_names(text: str) -> str:
+    """Environment variable names (`FIREWORKS_API_KEY`) in code font, for Markdown: they are to be typed."""
+    return ENV_NAME.sub(r"`\1`", text)
 
 
 def error_message(label: str, key_env: str | None, err: e.BackendError) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
 from backends.cost import BILLED, Cost, run_cost
-from ui.messages import error_message, redact
+from ui.messages import code_names, error_message, redact
 
 
 def plural(n: int, word: str) -> str:
@@ -26,10 +27,43 @@ def short_caption(outcome: ImageOutcome, steps: int) -> str:
     return f"seed {outcome.seed} · {w}×{h} · {plural(steps, 'step')} · {latency}"
 
 
+# Backends that make every image of a run in one job and tag each image with that job's time.
+ONE_JOB_PER_RUN = frozenset({"local"})
+
+
+def per_image_outcomes(run: BackendRun) -> list[ImageOutcome]:
+    """The run's outcomes with each image's own seconds: a one-job batch's time shared out.
+
+    Local makes a batch in one GPU job and tags each image with the whole job's time, while its
+    cost is the job split per image (backends.cost.run_cost). Captions, the scoreboard and records
+    read these, so all of them say the same per-image figure (issue 18, item 7).
+    """
+    if run.backend not in ONE_JOB_PER_RUN:
+        return list(run.outcomes)
+    billed = sum(o.status in BILLED for o in run.outcomes)
+    if billed <= 1:
+        return list(run.outcomes)
+    return [
+        dataclasses.replace(o, latency_s=o.latency_s / billed) if o.latency_s is not None and o.status in BILLED else o
+        for o in run.outcomes
+    ]
+
+
 def outcome_message(backend: Backend, outcome: ImageOutcome, secrets: Iterable[str | None]) -> str | None:
     if outcome.error is None:
         return None
     return redact(error_message(backend.label, backend.key_env, outcome.error), secrets)
+
+
+PRICE_SETTING = {"fireworks": "FIREWORKS_PRICE_PER_STEP", "aiml": "AIML_PRICE_PER_IMAGE"}
+
+
+def cost_words(backend_id: str, each: Cost, total: Cost) -> str:
+    """A column's cost line: `est. cost: **$0.0014**/image · $0.0028 this run`, or why there is none."""
+    if not each.priced:
+        setting = PRICE_SETTING.get(backend_id)
+        return "est. cost: unknown (no price set" + (f"; set `{setting}`)" if setting else ")")
+    return f"est. cost: **{each.text()}**/image · {total.text()} this run"
 
 
 def returned_sizes(run: BackendRun) -> str:
@@ -45,6 +79,8 @@ def column_markdown(
     lines = []
     if ok:
         lines.append(f"**{len(ok)}/{len(run.outcomes)} image(s)** · wall **{run.wall_s:.2f} s**")
+    elif run.outcomes and all(o.status == "cancelled" for o in run.outcomes):
+        lines.append(f"**cancelled** · {run.wall_s:.2f} s")
     else:
         lines.append(f"**no image** · {run.wall_s:.2f} s")
     if run.server_s is not None:
@@ -55,8 +91,10 @@ def column_markdown(
     if notes and ok:
         notes[0] = f"{notes[0]} → {returned_sizes(run)} returned"
     lines.append("What it received:\n" + "\n".join(f"- {n}" for n in notes))
-    errors = sorted({m for o in run.outcomes if (m := outcome_message(backend, o, secrets))})
-    lines += [f"**Problem:** {m}" for m in errors]
+    # A cancelled image is no problem to fix; the first line already says it was cancelled.
+    problems = [o for o in run.outcomes if o.status != "cancelled"]
+    errors = sorted({m for o in problems if (m := outcome_message(backend, o, secrets))})
+    lines += [f"**Problem:** {code_names(m)}" for m in errors]
     return "\n\n".join(lines)
 
 
@@ -64,7 +102,7 @@ def records(backend: Backend, request: GenerationRequest, run: BackendRun, secre
     """One JSON record per image asked for."""
     out = []
     per_image, _ = run_cost(run, request.num_inference_steps)
-    for o in run.outcomes:
+    for o in per_image_outcomes(run):
         w, h = (o.image.width, o.image.height) if o.image else (request.width, request.height)
         out.append(
             {

@@ -8,14 +8,23 @@ import time
 from backends import BackendRun, Progress
 
 
+def run_state(run: BackendRun) -> str:
+    """`done` if any image came, `cancelled` if the person stopped it before one did, else `failed`."""
+    if any(o.image is not None for o in run.outcomes):
+        return "done"
+    # A Cancel is the person's choice, not the backend's fault: it gets its own word and a neutral colour.
+    if run.outcomes and all(o.status == "cancelled" for o in run.outcomes):
+        return "cancelled"
+    return "failed"
+
+
 def column_status(
     label: str, started: float, run: BackendRun | None, progress: Progress | None, now: float | None = None
 ) -> str:
     """HTML for a column's heading line: running with elapsed seconds (and a bar), or done/failed."""
     head = f"<h3>{html.escape(label)}</h3>"
     if run is not None:
-        ok = sum(o.image is not None for o in run.outcomes)
-        word = "done" if ok else "failed"
+        word = run_state(run)
         return f'{head}<div class="col-state {word}">{word} in {run.wall_s:.1f} s</div>'
     elapsed = max(0.0, (time.perf_counter() if now is None else now) - started)
     message = html.escape(progress.message) if progress else "waiting for the first image"

@@ -7,13 +7,17 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from backends import BackendRun
 from backends.cost import CostTally
+from ui.present import per_image_outcomes
 
 COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s", "Cost/image", "Cost total"]
+PLOT_COLUMNS = ["backend", "median_s"]
 LEGEND = (
-    "Runs counts runs; OK, Failed and Filtered count images; Median and p95 are seconds per image; "
-    "costs are estimates (USD on hosted APIs, GPU-seconds locally)."
+    "Runs counts runs; OK, Failed and Filtered count images (a cancelled one is none of them); "
+    "Median and p95 are seconds per image; costs are estimates (USD on hosted APIs, GPU-seconds locally)."
 )
 
 
@@ -42,13 +46,15 @@ class Scoreboard:
         s = self.stats[run.label]  # by label: fp8 and bf16 local runs are different contestants
         s.label = run.label
         s.runs += 1
-        for outcome in run.outcomes:
+        for outcome in per_image_outcomes(run):  # a Local batch's time shared out per image
             if outcome.status == "ok":
                 s.ok += 1
                 # Each image's own call; a run of 4 images is not "4x slower" per image.
                 s.latencies.append(outcome.latency_s if outcome.latency_s is not None else run.wall_s)
             elif outcome.status == "filtered":
                 s.filtered += 1
+            elif outcome.status == "cancelled":
+                continue  # stopped by the person: not the backend's failure
             else:
                 s.failed += 1
         s.cost.add(run)
@@ -67,7 +73,11 @@ class Scoreboard:
             {"backend": s.label, "median_s": statistics.median(s.latencies)} for s in self.stats.values() if s.latencies
         ]
 
-    def plot_top(self) -> float:
-        """The plot's y limit: above the tallest bar, so no bar runs off the chart."""
-        tallest = max((r["median_s"] for r in self.plot_rows()), default=0.0)
-        return round(max(1.0, tallest * 1.2), 1)
+    def plot_frame(self) -> pd.DataFrame:
+        """The bar plot's whole value: every backend with an image so far.
+
+        The page sends only this, never new axis limits: a chart whose limits and data change in
+        one update is rebuilt from the data it had before, so the newest backend's bar went
+        missing (issue 18, item 1). The plot's y axis is fixed at [0, auto] when it is built.
+        """
+        return pd.DataFrame(self.plot_rows(), columns=PLOT_COLUMNS)

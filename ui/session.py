@@ -17,7 +17,16 @@ from backends.errors import NotAnImage
 from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from ui.history import History, HistoryEntry
 from ui.library_hook import Keeper
-from ui.present import caption, column_markdown, image_params, outcome_message, records, short_caption
+from ui.present import (
+    caption,
+    column_markdown,
+    cost_words,
+    image_params,
+    outcome_message,
+    per_image_outcomes,
+    records,
+    short_caption,
+)
 from ui.scoreboard import Scoreboard
 
 
@@ -69,12 +78,13 @@ class Session:
         (no bytes held), their entries, and (path, short caption) for its column."""
         each, _ = run_cost(run, request.num_inference_steps)
         entries, outcomes, shown = [], [], []
-        for outcome in run.outcomes:
+        # Captions give each image's own seconds (a Local batch's time shared out); the run keeps its own.
+        for outcome, own in zip(run.outcomes, per_image_outcomes(run), strict=True):
             if outcome.image is not None:
-                text = caption(run.label, outcome, request.num_inference_steps, cost=each.text())
-                entry = self.history.add(outcome.image, text, image_params(backend, request, outcome))
+                text = caption(run.label, own, request.num_inference_steps, cost=each.text())
+                entry = self.history.add(outcome.image, text, image_params(backend, request, own))
                 entries.append(entry)
-                shown.append((str(entry.path), short_caption(outcome, request.num_inference_steps)))
+                shown.append((str(entry.path), short_caption(own, request.num_inference_steps)))
                 outcome = dataclasses.replace(outcome, image=entry.stored)
             outcomes.append(outcome)
         return dataclasses.replace(run, outcomes=outcomes), entries, shown
@@ -127,8 +137,7 @@ def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]
 
 def cost_line(run: BackendRun, request: GenerationRequest) -> str:
     """Estimated cost, beside the latency: USD on hosted APIs, GPU-seconds locally."""
-    each, total = run_cost(run, request.num_inference_steps)
-    return f"est. cost: **{each.text()}**/image · {total.text()} this run"
+    return cost_words(run.backend, *run_cost(run, request.num_inference_steps))
 
 
 def export_run(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui import lightbox, runbar
+
 CSS = """
 /* Hint text at WCAG AA: #4b5563 on the Soft theme's #f9fafb is 7.2:1 (the theme's #9ca3af was ~2.5:1). */
 :root, .gradio-container {
@@ -19,11 +21,13 @@ CSS = """
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
 .dot.ready { background: #16a34a; } .dot.off { background: #6b7280; }
 #run-summary p { margin: 0; }
+#run-summary, #viewer { scroll-margin-top: 56px; }  /* below the run bar when scrolled to */
 #viewer-caption p { margin: 0; font-size: 0.95rem; overflow-wrap: anywhere; }
 .backend-col { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px; }
 .backend-col h3 { margin: 0 0 2px 0; font-size: 1.05rem; }
 .col-state { font-size: 0.9rem; color: #374151; }
 .col-state.done { color: #166534; } .col-state.failed, .col-state.off { color: #991b1b; }
+.col-state.cancelled { color: #4b5563; font-style: italic; }  /* neutral: the person stopped it */
 .stepbar { height: 8px; background: #e5e7eb; border-radius: 4px; margin-top: 4px; overflow: hidden; }
 .stepbar span { display: block; height: 100%; background: #2563eb; }
 /* Captions in full (the seed tag is the point), wrapped under each thumbnail instead of cut off. */
@@ -36,9 +40,31 @@ CSS = """
 /* The scoreboard's cells wrap between words only: on a phone its nine columns scroll sideways instead of
    breaking "Filtered" letter by letter. */
 #scoreboard .wrap, #scoreboard span { word-break: keep-all !important; overflow-wrap: normal !important; }
+/* ---- overlaps (issue 18, item 9) ---- */
+/* A dropdown's text stops before its arrow instead of running under it. */
+.gradio-container input[role=combobox] { padding-right: 2em !important; text-overflow: ellipsis; }
+/* The History and Grid labels sit above their images, not over the thumbnails or the grid's prompt. */
+#history > label[data-testid=block-label], #grid-image > label[data-testid=block-label] {
+  position: static !important; margin-bottom: 4px;
+}
+#history .grid-container.pt-6 { padding-top: 0 !important; }
+/* The history grows with the page rather than scrolling inside a fixed box that cuts captions. */
+#history, #history .grid-wrap { height: auto !important; max-height: none !important; overflow: visible !important; }
+/* A column's gallery is as tall as its thumbnails, not a fixed box with a blank half. */
+.colgal .grid-wrap { height: auto !important; min-height: 0 !important; max-height: none !important; }
+/* Captions stay readable when their thumbnail is the selected one (Gradio pales them). */
+.colgal .caption-label, #history .caption-label,
+.colgal .thumbnail-item.selected .caption-label, #history .thumbnail-item.selected .caption-label {
+  color: var(--body-text-color) !important; opacity: 1 !important;
+}
+/* The scoreboard scrolls sideways on a phone, and says so. */
+#scoreboard .table-wrap, #scoreboard .table-container { overflow-x: auto !important; }
+#score-hint { display: none; }
 @media (max-width: 640px) {
   #viewer { height: auto !important; }
   #viewer img { max-height: 62vh; }
+  #score-hint { display: block; }
+  #score-hint p { margin: 0; font-size: 0.85rem; }
 }
 """
 
@@ -54,12 +80,36 @@ HEAD = """
       e.preventDefault();
       document.querySelector('#generate-btn')?.click();
     } else if (e.key === 'Escape') {
-      if (textLike(e.target) || listOpen() || document.fullscreenElement) return;
-      if (e.target.closest?.('.gallery, .preview, .colgal, #history, #viewer, #ab-slider')) return;
+      if (window.__fluxLightboxOpen?.() || document.fullscreenElement) return;  // Esc closes those first
+      if (listOpen()) {
+        closeLists(null);  // Esc closes an open list and still cancels the run (issue 18, item 2)
+      } else if (textLike(e.target) || e.target.closest?.('#ab-slider')) {
+        return;
+      }
       const cancel = document.querySelector('#cancel-btn');
       if (cancel && !cancel.disabled) cancel.click();
     }
   }, true);  // capture: decide before a list closes itself on the same key
+
+  // A dropdown's list closes when its box loses focus; Gradio's can stay open after Tab or a click
+  // elsewhere, over the form. Close every open list whose dropdown the focus or click is not in.
+  const closeLists = (keep) => {
+    for (const input of document.querySelectorAll('input[role=combobox][aria-expanded=true]')) {
+      const block = input.closest('.block');
+      if (keep && block?.contains(keep)) continue;
+      input.dispatchEvent(new FocusEvent('blur'));
+      if (document.activeElement === input) input.blur();
+    }
+  };
+  document.addEventListener('focusin', (e) => closeLists(e.target), true);
+  document.addEventListener('pointerdown', (e) => closeLists(e.target), true);
+  // Gradio's dropdown reopens its list on any key but Esc, a beat after the blur that Tab causes:
+  // Tab leaving a dropdown is kept from its key handler, so the blur's close stands.
+  window.addEventListener('keydown', (e) => {
+    if (e.key === 'Tab' && e.target instanceof HTMLInputElement && e.target.getAttribute('role') === 'combobox') {
+      e.stopPropagation();
+    }
+  }, true);
 
   // A slider's number box clamps a typed value when it loses focus. Remember what was typed, so the
   // run it would start says so instead of sending the clamped value unseen (see events.GENERATE_JS).
@@ -93,4 +143,9 @@ HEAD = """
 # Uploads: the only one is the restore PNG, a few MB at most; bigger ones are refused before
 # they reach a handler (or Gradio's cache). Change it with MAX_UPLOAD_MB (read in app.py).
 MAX_UPLOAD = "10mb"
-LAUNCH_OPTIONS = {"css": CSS, "head": HEAD, "theme": gr.themes.Soft(), "max_file_size": MAX_UPLOAD}
+LAUNCH_OPTIONS = {
+    "css": CSS + lightbox.CSS + runbar.CSS,
+    "head": HEAD + lightbox.JS + runbar.JS,
+    "theme": gr.themes.Soft(),
+    "max_file_size": MAX_UPLOAD,
+}

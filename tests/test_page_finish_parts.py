@@ -1,0 +1,95 @@
+"""Issue 18's pure parts, each called alone: states, per-image times, words, the grid's seed, the code box."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from backends import BackendRun, ImageOutcome
+from backends.errors import Cancelled, Timeout
+from ui.progress import column_status
+from ui.scoreboard import Scoreboard
+
+
+def image(i: int = 0, latency: float | None = 1.0) -> ImageOutcome:
+    return ImageOutcome(i, 100 + i, image=Image.new("RGB", (2, 2)), latency_s=latency)
+
+
+def test_a_cancelled_run_is_cancelled_in_a_neutral_colour_and_not_counted_as_failed():
+    cancelled = BackendRun("aiml", "AI/ML API", [ImageOutcome(0, 1, error=Cancelled("cancelled"))], wall_s=0.4)
+    text = column_status("AI/ML API", 0.0, cancelled, None)
+    assert 'class="col-state cancelled"' in text and "cancelled in 0.4 s" in text and "failed" not in text
+    timed_out = BackendRun("aiml", "AI/ML API", [ImageOutcome(0, 1, error=Timeout("slow"))], wall_s=6.0)
+    assert 'class="col-state failed"' in column_status("AI/ML API", 0.0, timed_out, None)
+    board = Scoreboard()
+    board.record(cancelled)
+    board.record(timed_out)
+    runs, ok, failed, filtered = board.rows()[0][1:5]
+    assert (runs, ok, failed, filtered) == (2, 0, 1, 0)
+
+
+def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scoreboard_records_and_cost():
+    from backends import GenerationRequest
+    from backends.cost import run_cost
+    from ui.present import caption, per_image_outcomes, records
+
+    run = BackendRun("local", "Local FP8", [image(0, 24.4), image(1, 24.4)], wall_s=25.0)
+    each = per_image_outcomes(run)
+    assert [o.latency_s for o in each] == [12.2, 12.2]
+    assert caption("Local FP8", each[0], 4).endswith("· 12.20 s")
+    assert run_cost(run, 4)[0].text() == "12.20 GPU-s"  # the cost said so already
+    board = Scoreboard()
+    board.record(run)
+    assert board.rows()[0][5:8] == [12.2, 12.2, "12.20 GPU-s"]
+    fake = type("B", (), {"id": "local", "label": "Local FP8", "key_env": None})()
+    assert [r["latency_s"] for r in records(fake, GenerationRequest("p", num_images=2), run, [])] == [12.2, 12.2]
+    # Hosted images are separate calls: their own times stay as they are.
+    hosted = BackendRun("aiml", "AI/ML API", [image(0, 3.0), image(1, 5.0)], wall_s=5.1)
+    assert [o.latency_s for o in per_image_outcomes(hosted)] == [3.0, 5.0]
+
+
+def test_a_grid_whose_seed_is_an_axis_names_the_axis_seeds_not_the_forms_random_seed(tmp_path):
+    from backends import GenerationRequest
+    from ui.grid_run import GridResult, grid_file_name, plan_grid
+    from ui.grid_tab import summary_markdown
+
+    fake = type("B", (), {"id": "fireworks", "label": "Fireworks"})()
+    plan = plan_grid(GenerationRequest("p", seed=0), ["fireworks"], {"fireworks": fake}, "seed", "3-5")
+    form_seed = str(plan.request.seed)  # drawn at random: no cell uses it
+    text = summary_markdown(GridResult(plan, tmp_path / "g.png", []), 1.0)
+    assert "seeds **3, 4, 5**" in text and form_seed not in text
+    assert grid_file_name(plan) == "grid-seeds3-5.png"
+    steps = plan_grid(GenerationRequest("p", seed=42), ["fireworks"], {"fireworks": fake}, "steps", "1-2")
+    assert grid_file_name(steps) == "grid-seed42.png" and "seed **42**" in summary_markdown(
+        GridResult(steps, tmp_path / "g.png", []), 1.0
+    )
+
+
+def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced():
+    from backends.cost import Cost
+    from backends.types import BackendStatus
+    from ui.layout import status_markdown
+    from ui.present import cost_words
+
+    unpriced = Cost(priced=False)
+    assert cost_words("aiml", unpriced, unpriced) == "est. cost: unknown (no price set; set `AIML_PRICE_PER_IMAGE`)"
+    assert cost_words("fireworks", Cost(usd=0.0014), Cost(usd=0.0028)) == (
+        "est. cost: **$0.0014**/image · $0.0028 this run"
+    )
+
+    class Hosted:
+        id, label, loaded = "fireworks", "Fireworks", True
+
+        def status(self, keys=None):
+            return BackendStatus(False, "needs a key: set FIREWORKS_API_KEY or paste one under 'API keys'")
+
+    class Local:
+        id, label, loaded = "local", "Local FP8", None  # not loaded yet
+
+        def status(self, keys=None):
+            return BackendStatus(True, "loads flux on first use (fp8)")
+
+    text = status_markdown({"fireworks": Hosted(), "local": Local()})
+    assert "set `FIREWORKS_API_KEY` or paste" in text
+    assert "first run loads and compiles the model: about 1–2 minutes" in text
+    Local.loaded = object()
+    assert "first run" not in status_markdown({"local": Local()})
