@@ -106,6 +106,7 @@ async def test_bad_input_comes_back_as_a_tool_error_with_the_reason(mcp_app, fir
 
 class _Demo:
     local_url = "http://127.0.0.1:7860/"
+    share_url = None  # main() prints the public link when there is one
 
     def __init__(self, seen: dict) -> None:
         self.seen = seen
