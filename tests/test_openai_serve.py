@@ -229,6 +229,8 @@ def test_serving_is_off_by_default_and_refused_on_a_space():
         ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space"})
     allowed = ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space", "ALLOW_OPENAI_SERVE": "1"})
     assert allowed.key == SERVE_KEY and SERVE_KEY not in repr(allowed)
+    with pytest.raises(ValueError, match="shorter than 16"):
+        ServeSettings.from_env({"OPENAI_SERVE_KEY": "short"})
 
 
 @pytest.mark.parametrize(
