@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from collections.abc import Mapping
 
 if os.environ.get("SPACES_ZERO_GPU"):
@@ -61,6 +62,23 @@ def launch_options(env: Mapping[str, str] | None = None, auth: str | None = None
     return options
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether ``port`` can be bound on ``host`` now (checked before launch, which retries for seconds)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def busy_port_message(host: str, port: int) -> str:
+    """One line naming the busy port and, where there is one nearby, a port that is free now."""
+    free = next((p for p in range(port + 1, min(port + 50, 65536)) if port_is_free(host, p)), None)
+    hint = f"start on a free one with --port {free}" if free else "start on another with --port N"
+    return f"Port {port} is busy: stop what uses it, or {hint}."
+
+
 def create_app(
     settings: Settings | None = None, options: PageOptions | None = None, max_queue: int | None = None
 ) -> tuple[gr.Blocks, dict[str, Backend]]:
@@ -94,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     options = launch_options(auth=args.auth)
+    if not port_is_free(args.host, args.port):  # before loading anything, and without Gradio's retries
+        raise SystemExit(busy_port_message(args.host, args.port))
     try:
         demo, backends = create_app()
         serve = openai_images.ServeSettings.from_env(os.environ)
@@ -110,18 +130,23 @@ def main(argv: list[str] | None = None) -> None:
             share=args.share,
             mcp_server=not args.no_mcp,
             prevent_thread_lock=True,
+            quiet=True,  # Gradio's own lines suggest `share=True` in launch(); this app's flag is --share
             **options,
         )
     except OSError as err:
         if "Cannot find empty port" not in str(err):
             raise
-        raise SystemExit(
-            f"Port {args.port} is busy: stop what uses it, or start on another with --port {args.port + 1}."
-        ) from None
+        raise SystemExit(busy_port_message(args.host, args.port)) from None
     print(f"FLUX.1 [schnell] playground: open {demo.local_url}", flush=True)
+    if demo.share_url:
+        print(f"  public link: {demo.share_url}", flush=True)
+    else:
+        print("  add --share for a public link", flush=True)
+    if not args.no_mcp:
+        print(f"  MCP tools: {demo.local_url.rstrip('/')}/gradio_api/mcp/", flush=True)
     if serve.key:
         base = demo.local_url.rstrip("/")
-        print(f"OpenAI images API (Local backend): {base}/v1, key in OPENAI_SERVE_KEY", flush=True)
+        print(f"  OpenAI images API (Local backend): {base}/v1, key in OPENAI_SERVE_KEY", flush=True)
     demo.block_thread()
 
 
