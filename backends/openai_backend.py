@@ -56,7 +56,7 @@ class OpenAICompatBackend(HostedBackend):
 
     def status(self, keys: Mapping[str, str] | None = None) -> BackendStatus:
         if self.key_env is None:
-            return BackendStatus(True, f"ready ({self.endpoint.model} at {self.base_url}, no key)")
+            return BackendStatus(True, "ready (this endpoint takes no key)")  # no address: visitors see this
         return super().status(keys)
 
     def describe(self, request: GenerationRequest) -> tuple[dict, list[str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hmac
 import io
 import logging
@@ -173,9 +174,10 @@ class OpenAIImagesServer:
         if ahead >= self.max_waiting:
             message = f"the GPU queue is full ({ahead} jobs ahead); retry in {RETRY_AFTER_S} s"
             return _error(429, message, "requests", "queue_full", {"Retry-After": str(RETRY_AFTER_S)})
+        call = dataclasses.replace(call, request=call.request.with_seed())  # seed 0: one drawn, as on the page
         self._waiting += 1
         try:
-            run = await self._run(call.request.with_seed(), request)
+            run = await self._run(call.request, request)
         finally:
             self._waiting -= 1
         made = [o for o in run.outcomes if o.image is not None]

@@ -165,3 +165,11 @@ async def test_a_key_needed_but_missing_sends_nothing(client, fake):
     with pytest.raises(e.MissingKey, match="ENGINE_KEY"):
         await run(b, num_images=1)
     assert fake.requests == []
+
+
+def test_the_guidance_hint_names_configured_endpoints_that_take_it(client, fake):
+    from ui.layout import guidance_info
+
+    takes, ignores = backend(client, fake, extras=("guidance_scale",)), backend(client, fake, id="other", label="Other")
+    assert guidance_info({"engine": takes, "other": ignores}, []).startswith("Sent to Fireworks and Engine;")
+    assert guidance_info({"other": ignores}, []).startswith("Sent to Fireworks only;")

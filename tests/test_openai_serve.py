@@ -160,6 +160,9 @@ def test_the_openai_client_gets_seeded_local_images_with_the_right_key(served):
         prompt="a red fox", size="128x96", extra_body={"seed": 5, "num_inference_steps": 1}
     )
     assert again.data[0].b64_json == result.data[0].b64_json  # same seed, same pixels
+    hooked.clear()
+    drawn = oai(url).images.generate(prompt="a red fox", size="64x64", extra_body={"num_inference_steps": 1})
+    assert [seed for _, req, seed in hooked] == [hooked[0][1].seed] == [drawn.data[0].model_extra["seed"]] != [0]
 
 
 def test_a_wrong_or_missing_key_is_refused(served):
@@ -229,6 +232,8 @@ def test_serving_is_off_by_default_and_refused_on_a_space():
         ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space"})
     allowed = ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space", "ALLOW_OPENAI_SERVE": "1"})
     assert allowed.key == SERVE_KEY and SERVE_KEY not in repr(allowed)
+    with pytest.raises(ValueError, match="shorter than 16"):
+        ServeSettings.from_env({"OPENAI_SERVE_KEY": "short"})
 
 
 @pytest.mark.parametrize(

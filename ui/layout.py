@@ -43,6 +43,9 @@ NOTHING_READY = (
 
 def guidance_info(backends: Mapping[str, Backend], selected: Sequence[str]) -> str:
     text = "Sent to Fireworks only; the AI/ML API has no guidance parameter."
+    also = [b.label for b in backends.values() if b.honours_guidance and b.id != "fireworks"]  # configured ones
+    if also:
+        text = text.replace("Fireworks only", f"Fireworks and {', '.join(also)}")
     if "local" in (selected or []) and "local" in backends:
         text += f" {backends['local'].label}: no effect — FLUX.1 [schnell] is guidance-distilled."
     return text
