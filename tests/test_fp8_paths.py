@@ -98,7 +98,7 @@ def test_quantizing_holds_one_block_on_the_device_at_a_time(monkeypatch):
         return real_to(self, "cpu")  # the "gpu" is the CPU here
 
     monkeypatch.setattr(torch.nn.Module, "to", spy_to)
-    assert quantize_transformer_fp8(transformer, "gpu", "cpu", open_gate=True) == 20
+    assert quantize_transformer_fp8(transformer, "gpu", "cpu", open_gate=True) == (20, 20)
     monkeypatch.undo()
     assert max(on_device_at_once) == 1
     assert count_fp8_linears(transformer) == (20, 28)
