@@ -1,13 +1,16 @@
 """Benchmark the Local FP8 backend's modes on FLUX.1 [schnell] with random weights, as the app runs them.
 
 Each mode runs in its own process (no allocator or compile state leaks between modes) and
-its result is appended to ``<out>/<device>.jsonl`` as soon as it is done. The pipeline is
-built in bf16 on the CPU, as `from_pretrained` leaves it, then goes through the backend's
-own `prepare_pipeline` (quantize block by block, place, compile and warm up) and runs under
-the backend's grad mode. GPU peaks are reset after the build, and reported twice: while
-preparing, and while generating (allocated and reserved), at batch 1 and 4.
+its result is appended to ``<out>/<device>.jsonl`` as soon as it is done. The random pipeline
+is built in bf16 on the GPU (random init of 17B parameters on the CPU takes minutes; on an
+H200 about 33 s) and moved to the CPU, as `from_pretrained` leaves it, then goes through the
+backend's own `prepare_pipeline` (quantize block by block, place, compile and warm up) and
+runs under the backend's grad mode. Prepare time (quantize + place + compile + warm-up) is
+printed beside latency: on a GPU it is what a visitor waits for on first use. GPU peaks are
+reset after the build, and reported twice: while preparing, and while generating.
 
-    python -m bench.bench_local                      # GPU, full size, 1024², 4 steps, every mode
+    python -m bench.bench_local                      # GPU, full size, 1024², 4 steps, bf16/fp8-storage/fp8-compile
+    python -m bench.bench_local --modes all          # every mode, eager FP8 matmuls and offload too
     python -m bench.bench_local --size tiny --device cpu --runs 2 --width 256 --height 256
 """
 
@@ -47,6 +50,7 @@ PROMPTS = [
     "an anime illustration of a wiener schnitzel",
     "a red fox in fresh snow at golden hour, 35mm photo",
 ]
+DEFAULT_MODES = "bf16,fp8-storage,fp8-compile"  # the reference, what older GPUs run, what newer ones run
 GIB = 1024**3
 
 
@@ -117,16 +121,20 @@ def run_mode(name: str, args: argparse.Namespace) -> dict:
     cuda = args.device == "cuda"
     started = time.perf_counter()
     with default_dtype(torch.bfloat16):
-        pipe = make_random_pipeline(args.size, torch.bfloat16, "cpu")  # on the CPU, as from_pretrained leaves it
+        pipe = make_random_pipeline(args.size, torch.bfloat16, args.device).to("cpu")  # as from_pretrained leaves it
     build_s = time.perf_counter() - started
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    settings = LocalSettings(model="random", device=args.device, **{"offload": "none", **MODES[name]})
-    loaded = prepare_pipeline(pipe, settings, args.device)
+    settings = LocalSettings(
+        model="random", device=args.device, compile_cache=args.compile_cache, **{"offload": "none", **MODES[name]}
+    )
+    started = time.perf_counter()
+    loaded = prepare_pipeline(pipe, settings, args.device, lambda m: print(f"[bench] {name}: {m}", flush=True))
     prepare_peak = peaks(cuda)
     for i in range(args.warmup):
         generate(loaded.pipe, f"warm-up {i}", args.width, args.height, args.steps, i)
+    prepare_s = time.perf_counter() - started  # what the first visitor waits for, beyond loading weights
     # A fixed prompt and seed, compared with the bf16 mode's image by the parent process.
     check = generate(loaded.pipe, PROMPTS[0], args.width, args.height, args.steps, 0)[0]
     check_path = args.out / f"check-{name}.png"
@@ -144,6 +152,8 @@ def run_mode(name: str, args: argparse.Namespace) -> dict:
         "build_s": round(build_s, 2),
         "quantize_s": round(loaded.timings.get("quantize_s", 0.0), 2),
         "compile_s": round(loaded.timings["compile_s"], 2) if "compile_s" in loaded.timings else None,
+        "prepare_s": round(prepare_s, 2),
+        "compile_cache": loaded.cache,
         "prepare_peak": prepare_peak,
         "batch1": timed(loaded.pipe, args, 1, cuda),
         "batch4": timed(loaded.pipe, args, 4, cuda) if args.batch4 else None,
@@ -164,19 +174,19 @@ def markdown(header: dict, runs: list[dict]) -> str:
         + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
         "",
         "| mode | precision | compiled | offload | size | steps | b1 median s | b1 p90 s | b4 median s "
-        "| peak alloc / reserved GiB (b1) | prepare peak GiB | quantize s | compile s | PSNR vs bf16 dB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak alloc / reserved GiB (b1) | prepare peak GiB | quantize s | compile s | prepare s | PSNR vs bf16 dB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         if "error" in r:
-            lines.append(f"| {r['mode']} | failed: {r['error']} |||||||||||||")
+            lines.append(f"| {r['mode']} | failed: {r['error']} ||||||||||||||")
             continue
         b1, b4 = r["batch1"], r["batch4"] or {}
         lines.append(
             f"| {r['mode']} | {r['precision']} | {r['compiled']} | {r['offload']} | {r['width']}×{r['height']} "
             f"| {r['steps']} | {b1['latency_s_median']} | {b1['latency_s_p90']} | {b4.get('latency_s_median')} "
             f"| {b1['peak_allocated_gib']} / {b1['peak_reserved_gib']} | {r['prepare_peak']['allocated_gib']} "
-            f"| {r['quantize_s']} | {r['compile_s']} | {r.get('psnr_vs_bf16_db')} |"
+            f"| {r['quantize_s']} | {r['compile_s']} | {r.get('prepare_s')} | {r.get('psnr_vs_bf16_db')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -185,7 +195,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--modes", default=DEFAULT_MODES, help=f"comma-separated, or all: {', '.join(MODES)}")
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--height", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=4)
@@ -193,6 +203,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-batch4", dest="batch4", action="store_false", help="skip the 4-image runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--compile-cache", default="", help="FLUX_COMPILE_CACHE for the modes (off: a cold compile)")
     parser.add_argument("--one-mode", help=argparse.SUPPRESS)  # the child process's job
     return parser.parse_args(argv)
 
@@ -224,12 +235,13 @@ def main(argv: list[str] | None = None) -> Path:
         },
     }
     jsonl.write_text(json.dumps({"header": header}) + "\n")
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    modes = list(MODES) if args.modes == "all" else [m.strip() for m in args.modes.split(",") if m.strip()]
     modes.sort(key=lambda m: m != "bf16")  # bf16 first: the precision reference
     child = [
         *("--size", args.size, "--device", args.device, "--steps", str(args.steps), "--runs", str(args.runs)),
         *("--width", str(args.width), "--height", str(args.height), "--warmup", str(args.warmup)),
         *(() if args.batch4 else ("--no-batch4",)),
+        *("--compile-cache", args.compile_cache),
     ]
     runs = []
     for mode in modes:
@@ -249,6 +261,12 @@ def main(argv: list[str] | None = None) -> Path:
                 result["psnr_vs_bf16_db"] = round(
                     psnr(Image.open(ref), Image.open(args.out / result["check_image"])), 2
                 )
+        if "error" not in result:
+            print(
+                f"[bench] {mode}: prepare {result['prepare_s']} s (compile {result['compile_s']} s), "
+                f"batch-1 median {result['batch1']['latency_s_median']} s",
+                flush=True,
+            )
         print(f"[bench] {json.dumps(result)}", flush=True)
         runs.append(result)
         with jsonl.open("a") as f:  # as it comes: a crash later loses nothing measured so far

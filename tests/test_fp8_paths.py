@@ -71,7 +71,7 @@ def test_fp8_matmul_images_stay_close_to_bf16(matmul, tiny_model):
 def test_the_full_size_transformer_keeps_exactly_torchaos_flux_recipe_in_bf16():
     from diffusers import FluxTransformer2DModel
 
-    from bench.random_flux import FULL
+    from backends.local.configs import FULL
 
     with torch.device("meta"):
         transformer = FluxTransformer2DModel(**FULL["transformer"])
@@ -97,11 +97,36 @@ def test_quantizing_holds_one_block_on_the_device_at_a_time(monkeypatch):
         on_device_at_once.append(sum(where.get(id(b)) == "gpu" for b in blocks))
         return real_to(self, "cpu")  # the "gpu" is the CPU here
 
+    import torchao.quantization as tq
+
+    real_quantize, quantized_on = tq.quantize_, []
+
+    def spy_quantize(module, *args, **kwargs):
+        quantized_on.append(where.get(id(module)))
+        return real_quantize(module, *args, **kwargs)
+
     monkeypatch.setattr(torch.nn.Module, "to", spy_to)
-    assert quantize_transformer_fp8(transformer, "gpu", "cpu", open_gate=True) == 20
+    monkeypatch.setattr(tq, "quantize_", spy_quantize)
+    assert quantize_transformer_fp8(transformer, "gpu", "cpu", open_gate=True) == (20, 20)
     monkeypatch.undo()
     assert max(on_device_at_once) == 1
+    assert quantized_on and set(quantized_on) == {"gpu"}  # torchao's kernels want the weights where they run
+    assert where[id(transformer)] == "cpu"  # and home again afterwards
     assert count_fp8_linears(transformer) == (20, 28)
+
+
+def test_weights_and_activations_get_row_wise_scales_not_one_per_tensor():
+    from torchao.quantization import Float8Tensor, PerRow
+
+    from bench.random_flux import make_random_pipeline
+
+    transformer = make_random_pipeline("tiny").transformer
+    quantize_transformer_fp8(transformer, "cpu", "cpu", open_gate=True)
+    weights = [m.weight for m in transformer.modules() if isinstance(getattr(m, "weight", None), Float8Tensor)]
+    assert len(weights) == 20
+    for w in weights:
+        assert tuple(w.scale.shape) == (w.shape[0], 1)  # one scale per output row
+        assert isinstance(w.act_quant_kwargs.granularity, PerRow)  # and per token for activations
 
 
 def test_model_offload_runs_fp8_matmuls_with_the_cpu_as_execution_device(tiny_model):
@@ -179,7 +204,7 @@ def test_the_plan_follows_hardware_and_settings(settings, capability, mode, comp
 
 
 def test_fp8_matmuls_forced_on_an_old_gpu_say_why_they_cannot_run():
-    with pytest.raises(e.Unavailable, match="FLUX_FP8_MATMUL=on needs compute capability 8.9\\+; this GPU has compute"):
+    with pytest.raises(e.Unavailable, match="FLUX_FP8_MATMUL=on needs row-wise FP8 matmuls: sm_86 has no FP8 tensor"):
         plan(LocalSettings(fp8_matmul="on"), "cuda", (8, 6), 24 * 1024**3)
 
 

@@ -56,6 +56,7 @@ class LocalBackend(Backend):
         self._jobs = 0  # submitted and not finished; touched only on the event loop
         self._gpu = threading.Lock()
         self._loading = False
+        self._stage = "starting"  # the loader's latest progress message, for the status line
 
     @property
     def pending_jobs(self) -> int:
@@ -67,10 +68,10 @@ class LocalBackend(Backend):
         if self.loaded:
             lp = self.loaded
             extra = f", {lp.offload} offload" if lp.offload != "none" else ""
-            compiled = f"compiled ({lp.compile_kind})" if lp.compiled else "not compiled"
+            compiled = f"compiled ({lp.compile_kind}{_compile_note(lp)})" if lp.compiled else "not compiled"
             return BackendStatus(True, f"ready on {lp.device_name}, {lp.mode}, {compiled}: {lp.path}{extra}")
         if self._loading:
-            return BackendStatus(True, f"loading {self.settings.model}…")
+            return BackendStatus(True, f"loading {self.settings.model}: {self._stage}…")
         if self.load_error:
             return BackendStatus(False, f"unavailable: {self.load_error.detail}")
         try:
@@ -81,7 +82,7 @@ class LocalBackend(Backend):
             return BackendStatus(False, "unavailable: torch is not installed")
         s = self.settings
         wants = f"{s.precision}, FP8 matmuls {s.fp8_matmul}, compile {s.compile}"
-        return BackendStatus(True, f"loads {s.model} on first use ({wants})")
+        return BackendStatus(True, f"loads {s.model} on first use ({wants}){_first_use_note(s)}")
 
     def reconfigure(self, **changes: object) -> None:
         """Change precision/offload/compile; the shared pipeline reloads on its next use."""
@@ -94,9 +95,13 @@ class LocalBackend(Backend):
             self.load_error = None
             _release_memory()
 
-    def describe(self, request: GenerationRequest) -> tuple[dict, list[str]]:
-        """What ran: ``precision`` is fp8-matmul, fp8-storage or bf16, and ``compiled`` says if it was."""
-        lp = self.loaded
+    def describe(self, request: GenerationRequest, loaded: LoadedPipeline | None = None) -> tuple[dict, list[str]]:
+        """What ran: ``precision`` is fp8-matmul, fp8-storage or bf16, and ``compiled`` says if it was.
+
+        ``loaded`` is the pipeline the run used, captured under the GPU lock: by the time the
+        run is described, a settings change may already have dropped ``self.loaded``.
+        """
+        lp = loaded or self.loaded
         precision = lp.mode if lp else f"{self.settings.precision} (not loaded)"
         received = {
             "width": request.width,
@@ -132,7 +137,12 @@ class LocalBackend(Backend):
             self._loading = True
             try:
                 size = (request.width, request.height, request.num_images) if request else None
-                self.loaded = load_pipeline(self.settings, report, size)
+
+                def tell(message: str) -> None:
+                    self._stage = message
+                    report(message)
+
+                self.loaded = load_pipeline(self.settings, tell, size)
                 self.load_error = None
             except BackendError as err:
                 self.load_error = err
@@ -141,7 +151,9 @@ class LocalBackend(Backend):
                 self._loading = False
         return self.loaded
 
-    def _generate_sync(self, request: GenerationRequest, ctx: RunContext, queued_at: float) -> tuple[list, dict]:
+    def _generate_sync(
+        self, request: GenerationRequest, ctx: RunContext, queued_at: float
+    ) -> tuple[list, dict, LoadedPipeline]:
         """Runs on the single GPU thread, so jobs are serialized without holding other threads."""
         timings = {"queue_s": time.perf_counter() - queued_at}
         with self._gpu:  # only contended by reconfigure()
@@ -173,7 +185,7 @@ class LocalBackend(Backend):
                 _release_memory()
                 raise OutOfMemory(message)
             timings["gpu_s"] = time.perf_counter() - started
-            return images, timings
+            return images, timings, loaded
 
     async def generate(self, request: GenerationRequest, ctx: RunContext) -> BackendRun:
         if self._jobs:
@@ -181,12 +193,12 @@ class LocalBackend(Backend):
         self._jobs += 1
         try:
             loop = asyncio.get_running_loop()
-            images, timings = await loop.run_in_executor(
+            images, timings, loaded = await loop.run_in_executor(
                 self._executor, self._generate_sync, request, ctx, time.perf_counter()
             )
         finally:
             self._jobs -= 1
-        received, notes = self.describe(request)  # after the run: the model is loaded, so it says what ran
+        received, notes = self.describe(request, loaded)  # the settings it ran with, not the current ones
         if timings["queue_s"] >= 0.05:
             notes.append(f"waited {timings['queue_s']:.2f} s for the GPU")
         if "load_s" in timings:
@@ -200,6 +212,25 @@ class LocalBackend(Backend):
             ]
         )
         return BackendRun(self.id, self.label, outcomes, received=received, notes=notes)
+
+
+def _compile_note(lp: LoadedPipeline) -> str:
+    """How long compiling took and whether the compile cache served it, e.g. " in 14 s, from the compile cache"."""
+    note = f" in {lp.timings['compile_s']:.0f} s" if "compile_s" in lp.timings else ""
+    hits = lp.cache.get("fxgraph_hit", 0) + lp.cache.get("autograd_hit", 0)
+    if lp.cache.get("folder") not in (None, "off"):
+        note += ", from the compile cache" if hits else ", compile cache filled"
+    return note
+
+
+def _first_use_note(s: LocalSettings) -> str:
+    """What the first use will cost, before anything is loaded: loading always, compiling where it is on."""
+    if s.compile == "off" or (s.compile == "auto" and s.precision != "fp8"):
+        return "; first use: loading (about a minute from a fast disk)"
+    return (
+        "; first use: loading, then compiling 2 block kinds if FP8 matmuls run (a minute or more on a GPU, "
+        "seconds when the compile cache has them)"
+    )
 
 
 def uses_vae_tiling(request: GenerationRequest) -> bool:

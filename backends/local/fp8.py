@@ -70,8 +70,11 @@ def hardware_gate_open() -> Iterator[None]:
         yield
 
 
-def quantize_transformer_fp8(transformer: Any, device: str, home: str, open_gate: bool = False) -> int:
-    """FP8 dynamic activation + FP8 weight, row-wise scales (torchao), in place; returns the count.
+def quantize_transformer_fp8(transformer: Any, device: str, home: str, open_gate: bool = False) -> tuple[int, int]:
+    """FP8 dynamic activation + FP8 weight, row-wise scales (torchao), in place.
+
+    Returns (linears that really hold Float8Tensor weights now, linears the recipe asked for):
+    torchao silently leaves a linear alone when its sides are not multiples of 16.
 
     One top-level child at a time: each goes to ``device`` (torchao's kernels want the tensors
     where they will run), is quantized, and goes back to ``home``. With ``home="cpu"`` (offload)
@@ -83,7 +86,6 @@ def quantize_transformer_fp8(transformer: Any, device: str, home: str, open_gate
     targets, _ = fp8_matmul_plan(transformer)
     config = Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())
     gate = hardware_gate_open() if open_gate else contextlib.nullcontext()
-    done = 0
     with gate, torch.no_grad():  # no_grad, not inference_mode: Float8Tensors must stay movable
         for name, child in transformer.named_children():
             parts = (
@@ -101,10 +103,9 @@ def quantize_transformer_fp8(transformer: Any, device: str, home: str, open_gate
                     quantize_(part, config)
                 else:
                     quantize_(part, FqnToConfig(fqn_to_config=mine), filter_fn=None)
-                done += len(mine)
                 part.to(home)
     transformer.to(home)
-    return done
+    return count_fp8_linears(transformer)[0], len(targets)
 
 
 def _store_in_fp8(module: Any, skip: tuple[str, ...]) -> None:

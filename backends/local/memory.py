@@ -33,7 +33,7 @@ def _full_modules():
     from diffusers import AutoencoderKL, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
-    from bench.random_flux import FULL
+    from backends.local.configs import FULL
 
     with torch.device("meta"):
         return {

@@ -25,7 +25,8 @@ def _switch(value: str | None) -> str:
 class LocalSettings:
     """How the local pipeline is loaded.
 
-    ``fp8_matmul``: ``auto`` runs torchao FP8 matmuls on compute capability 8.9+ when the
+    ``fp8_matmul``: ``auto`` runs torchao FP8 matmuls where the capability table
+    and a row-wise ``_scaled_mm`` probe say they run (loader.fp8_matmul_support) and the
     transformer is compiled (eager FP8 matmuls are slower than bf16), ``on`` forces them (even
     on the CPU, as the tests do), ``off`` keeps FP8 as storage only. ``compile``: ``auto``
     compiles wherever FP8 matmuls run; on ZeroGPU compiling means ahead-of-time (AOTInductor),
@@ -38,6 +39,7 @@ class LocalSettings:
     compile: str = "auto"
     device: str = "auto"
     fp8_matmul: str = "auto"
+    compile_cache: str = ""  # FLUX_COMPILE_CACHE: a folder, "" for the default, "off" (compile_cache.py)
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -60,4 +62,5 @@ class LocalSettings:
             compile=_switch(env.get("FLUX_COMPILE")),
             device=(env.get("FLUX_DEVICE") or "auto").lower(),
             fp8_matmul=_switch(env.get("FLUX_FP8_MATMUL")),
+            compile_cache=env.get("FLUX_COMPILE_CACHE") or "",
         )
