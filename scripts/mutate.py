@@ -17,10 +17,13 @@ Add an entry whenever the README gains a promise.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -422,6 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown promise {unknown[0]!r}; see --list")
     chosen = [by_name[n] for n in args.names] if args.names else MUTATIONS
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # One run at a time per checkout: a second one would restore files under the first one's tests.
+    lock = open(Path(tempfile.gettempdir()) / f"mutate-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]}.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        parser.error(f"another scripts/mutate.py is running in {ROOT}")
     results: dict[str, str] = {}
     for m in chosen:
         if m.pending and not args.pending and not args.names:
