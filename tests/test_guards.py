@@ -291,3 +291,37 @@ def test_python_app_py_takes_its_grid_limit_from_grid_max_cells(served, firework
     assert len(records) == 17 and {r["status"] for r in records} == {"ok"}
     with pytest.raises(Exception, match="21 cells is too many: the limit is 20"):
         grid.predict(prompt="a fox", x_axis="guidance", x_values=guidance_values(21), api_name="/grid")
+
+
+# --- found by scripts/mutate.py: promises whose tests all pass their own policy or rng ----------------
+def test_the_default_retry_policy_honours_retry_after_up_to_10_s(fireworks):
+    from backends.http import make_client
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def once() -> str:
+        http = make_client(read_timeout_s=5.0)
+        try:
+            run = await FireworksBackend(http, fireworks.base_url, FW_KEY, sleep=sleep).generate(
+                GenerationRequest(prompt="a fox", width=512, height=512, seed=1), RunContext()
+            )
+        finally:
+            await http.aclose()
+        return run.outcomes[0].status
+
+    fireworks.mode, fireworks.retry_after = "429then", "120"
+    assert asyncio.run(once()) == "ok" and waits == [10.0]
+
+
+def test_seed_zero_leaves_room_for_seed_plus_i_even_at_the_top_of_the_range():
+    import random
+
+    class Highest(random.Random):
+        def randint(self, a: int, b: int) -> int:
+            return b
+
+    drawn = GenerationRequest(prompt="a fox", seed=0, num_images=4).with_seed(Highest())
+    assert drawn.seed == 2**31 - 1 - 3 and drawn.image_seed(3) == 2**31 - 1

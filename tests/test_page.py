@@ -176,17 +176,10 @@ def test_a_clamped_value_is_shown_then_sent_as_shown_and_the_ratio_follows(deskt
     open_app(desktop, app.url)
     tick(desktop, "Fireworks")
     desktop.locator("#height input[type=number]").fill("5000")
-
-    def size_reply_for_the_clamped_value(response) -> bool:
-        sent = response.request.post_data or ""
-        return response.url.endswith("/gradio_api/run/predict") and "1536" in sent and "5000" not in sent
-
-    # Leaving the box clamps it, and the size handler answers with the ratio for 1024×1536: wait for
-    # that reply (not for a time) before reading the ratio it set.
-    with desktop.expect_response(size_reply_for_the_clamped_value, timeout=SLOW):
-        generate(desktop, "clamped")
+    generate(desktop, "clamped")
     expect(toasts(desktop)).to_have_count(1, timeout=SLOW)
-    expect(desktop.locator("#height input[type=number]")).to_have_value("1536")
+    expect(desktop.locator("#height input[type=number]")).to_have_value("1536", timeout=SLOW)
+    # The size handler's reply sets the ratio; on a loaded machine it may come long after the toast.
     expect(desktop.locator("#ratio input")).to_have_value("Custom", timeout=SLOW)  # 1024×1536 is no preset
     assert hosted_requests(fireworks) == 0
     desktop.click("#generate-btn")  # now the shown value is what goes
