@@ -206,3 +206,20 @@ def test_prompts_are_capped_at_2000_characters():
     GenerationRequest(prompt="x" * MAX_PROMPT_CHARS)
     with pytest.raises(ValueError, match="limit is 2000"):
         GenerationRequest(prompt="x" * (MAX_PROMPT_CHARS + 1))
+
+
+def test_space_defaults_and_settings_from_the_environment(tmp_path):
+    space = PageOptions.from_env({"SPACE_ID": "me/flux", "SPEND_LEDGER_PATH": str(tmp_path / "s.db")})
+    assert (space.trusted_proxy_hops, space.rate_limit_per_min, space.signed_in_limit) == (1, 20, 20)
+    assert (space.visitor_daily_images, space.daily_budget_usd, space.ledger_path) == (
+        200,
+        None,
+        str(tmp_path / "s.db"),
+    )
+    tuned = PageOptions.from_env(
+        {"SPACE_ID": "x", "TRUSTED_PROXY_HOPS": "2", "RATE_LIMIT_PER_MIN_SIGNED_IN": "60", "DAILY_BUDGET_USD": "5"}
+    )
+    assert (tuned.trusted_proxy_hops, tuned.signed_in_limit, tuned.daily_budget_usd) == (2, 60, 5.0)
+    for name, bad in (("TRUSTED_PROXY_HOPS", "-1"), ("VISITOR_DAILY_IMAGES", "lots"), ("DAILY_BUDGET_USD", "nan")):
+        with pytest.raises(ValueError, match=name):
+            PageOptions.from_env({name: bad})

@@ -164,6 +164,8 @@ def build_page(
                 elem_id="backends",
             )
             status = gr.Markdown(status_markdown(backends), elem_id="backend-status")
+            if options.sign_in:  # signed-in visitors are counted by account, with RATE_LIMIT_PER_MIN_SIGNED_IN
+                gr.LoginButton(elem_id="login")
             with gr.Accordion("Size, steps and seed", open=True, elem_id="settings") as settings:
                 with gr.Row():
                     ratio = gr.Dropdown(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ class PageOptions:
     visitor_daily_images: int = 0  # images on the server's keys per visitor a UTC day; 0 = off
     daily_budget_usd: float | None = None  # estimated USD on the server's keys a UTC day, all visitors; None = off
     ledger_path: str = ""  # the SQLite file that keeps today's spend across restarts
+    sign_in: bool = False  # show "Sign in with Hugging Face" (a Space with hf_oauth and gradio[oauth])
 
     @property
     def trusted_proxy_hops(self) -> int:
@@ -93,4 +95,5 @@ class PageOptions:
             visitor_daily_images=_whole(env, "VISITOR_DAILY_IMAGES", DEFAULT_SPACE_DAILY_IMAGES if on_space else 0),
             daily_budget_usd=_budget(env),
             ledger_path=default_ledger_path(env),
+            sign_in=on_space and importlib.util.find_spec("authlib") is not None,
         )

@@ -87,7 +87,7 @@ def column_markdown(
         lines.append(f"server-reported inference: {run.server_s:.2f} s")
     seeds = ", ".join(str(o.seed) for o in run.outcomes)
     lines.append(f"seed{'s' if len(run.outcomes) > 1 else ''}: {seeds}")
-    notes = list(run.notes)
+    notes = [redact(n, secrets) for n in run.notes]  # a seed note quotes upstream text
     if notes and ok:
         notes[0] = f"{notes[0]} → {returned_sizes(run)} returned"
     lines.append("What it received:\n" + "\n".join(f"- {n}" for n in notes))
@@ -118,7 +118,7 @@ def records(backend: Backend, request: GenerationRequest, run: BackendRun, secre
                 "wall_s": round(run.wall_s, 3),
                 "server_latency_s": run.server_s,
                 "received": run.received,
-                "notes": run.notes,
+                "notes": [redact(n, secrets) for n in run.notes],
                 **cost_fields(per_image if o.status in BILLED else None),
             }
         )
