@@ -130,6 +130,7 @@ def corrupt_idat_stream(png: bytes) -> bytes:
         lambda p: p[:16] + struct.pack(">II", 5000, 5000) + p[24:],  # huge IHDR (its CRC fails too)
         lambda p: p[: p.index(b"IEND") - 4],  # no IEND
         lambda p: p[:8] + p[p.index(b"IDAT") - 4 :],  # no IHDR
+        lambda p: p[:8] + chunk(b"IHDR", p[16:29][:9] + b"\3" + p[16:29][10:]) + p[33:],  # palette, but no PLTE
     ],
 )
 def test_damaged_pngs_are_refused_without_decoding(damage):
