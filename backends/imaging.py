@@ -131,8 +131,8 @@ def _raw_size(width: int, height: int, depth: int, channels: int, interlaced: bo
     )
 
 
-def _check_ihdr(body: memoryview, source: str) -> tuple[int, int, int]:
-    """(width, height, bytes the image data inflates to) from a valid IHDR, else NotAnImage."""
+def _check_ihdr(body: memoryview, source: str) -> tuple[int, int, int, bool]:
+    """(width, height, bytes the image data inflates to, needs a palette) from a valid IHDR, else NotAnImage."""
     if len(body) != 13:
         raise _damaged(source, "its header chunk has the wrong size")
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", body)
@@ -142,7 +142,7 @@ def _check_ihdr(body: memoryview, source: str) -> tuple[int, int, int]:
         raise NotAnImage(f"the {source} is {width}×{height}, larger than any FLUX image")
     if depth not in _DEPTHS.get(colour, ()) or compression or filtering or interlace > 1:
         raise _damaged(source, "its header is invalid")
-    return width, height, _raw_size(width, height, depth, _CHANNELS[colour], interlace == 1)
+    return width, height, _raw_size(width, height, depth, _CHANNELS[colour], interlace == 1), colour == 3
 
 
 def _check_inflates(idats: list[memoryview], expected: int, source: str) -> None:
@@ -205,9 +205,11 @@ def validate_png(data: bytes, source: str = "reply", check_pixels: bool = True) 
         if kind == b"IEND":
             break
         last, pos = kind, end
+    width, height, expected, needs_palette = size
     if not idats:
         raise _damaged(source, "it has no image data")
-    width, height, expected = size
+    if needs_palette and not any(c[4:8] == b"PLTE" for c in kept):
+        raise _damaged(source, "its palette is missing")
     if check_pixels:
         _check_inflates(idats, expected, source)
     return EncodedImage(tuple(kept), width, height)

@@ -211,9 +211,9 @@ def load() -> float:
 # --- profile --------------------------------------------------------------------------------
 def profile(app_pid: int, client, args: argparse.Namespace, out: str, calls: int = 10) -> dict:
     """py-spy the app while it serves ``calls`` /generate calls; the share of samples decoding pixels."""
-    spy = subprocess.Popen(
+    spy = subprocess.Popen(  # without --idle: only threads on a CPU are sampled
         [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(app_pid), "--format", "raw"]
-        + ["--rate", "200", "--output", out, "--nonblocking", "--idle"],
+        + ["--rate", "200", "--output", out, "--nonblocking"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -223,17 +223,16 @@ def profile(app_pid: int, client, args: argparse.Namespace, out: str, calls: int
     spy.send_signal(signal.SIGINT)
     spy.wait(30)
     stacks = Path(out).read_text().splitlines() if Path(out).exists() else []
-    total = busy = decode = validate = 0
+    found = {"busy": 0, "pixel_decode": 0, "png_validation": 0, "gradio_postprocess": 0, "history_writes": 0}
     for line in stacks:
         frames, _, count = line.rpartition(" ")
         n = int(count) if count.isdigit() else 0
-        total += n
-        if "select" in frames.rsplit(";", 1)[-1] or "wait" in frames.rsplit(";", 1)[-1]:
-            continue
-        busy += n
-        decode += n if "ImageFile.py" in frames or "decode_image" in frames else 0
-        validate += n if "validate_png" in frames else 0
-    return {"samples": total, "busy": busy, "pixel_decode": decode, "png_validation": validate}
+        found["busy"] += n
+        found["pixel_decode"] += n if "ImageFile.py" in frames or "decode_image" in frames else 0
+        found["png_validation"] += n if "validate_png" in frames else 0
+        found["gradio_postprocess"] += n if "move_files_to_cache" in frames or "postprocess" in frames else 0
+        found["history_writes"] += n if "write_png" in frames else 0
+    return found
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -323,8 +322,9 @@ def main(argv: list[str] | None = None) -> dict:
             found = profile(procs[1].pid, Client(app_url, verbose=False, download_files=False), args, args.profile)
             result["profile"] = found
             print(
-                f"py-spy, 10 /generate calls: {found['busy']} busy samples of {found['samples']}; "
-                f"pixel decode {found['pixel_decode']}, PNG validation {found['png_validation']}"
+                f"py-spy at 200 Hz, 10 /generate calls: {found['busy']} samples on a CPU; pixel decode "
+                f"{found['pixel_decode']}, PNG validation {found['png_validation']}, Gradio post-processing "
+                f"{found['gradio_postprocess']}, history writes {found['history_writes']}"
             )
     finally:
         stop(procs)

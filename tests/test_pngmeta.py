@@ -130,6 +130,7 @@ def corrupt_idat_stream(png: bytes) -> bytes:
         lambda p: p[:16] + struct.pack(">II", 5000, 5000) + p[24:],  # huge IHDR (its CRC fails too)
         lambda p: p[: p.index(b"IEND") - 4],  # no IEND
         lambda p: p[:8] + p[p.index(b"IDAT") - 4 :],  # no IHDR
+        lambda p: p[:8] + chunk(b"IHDR", p[16:29][:9] + b"\3" + p[16:29][10:]) + p[33:],  # palette, but no PLTE
     ],
 )
 def test_damaged_pngs_are_refused_without_decoding(damage):
@@ -231,3 +232,26 @@ def test_a_jpeg_over_the_pixel_cap_is_refused_from_its_header():
         data[sof + 5 : sof + 9] = struct.pack(">HH", side, side)  # height, width in the frame header
         with pytest.raises(NotAnImage, match="larger than any FLUX image"):
             read_image(bytes(data))
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+def test_every_valid_png_mode_passes_the_check(mode):
+    out = io.BytesIO()
+    Image.effect_noise((37, 23), 40).convert("RGB").convert(mode).save(out, format="PNG")
+    assert read_image(out.getvalue()).size == (37, 23)
+
+
+def test_an_interlaced_png_passes_the_check():
+    """Adam7, 8-bit grey, 13×9: each pass's rows as the spec sizes them; Pillow decodes it too."""
+    width, height = 13, 9
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        w, h = len(range(x0, width, dx)), len(range(y0, height, dy))
+        raw += b"".join(b"\0" + bytes(range(w)) for _ in range(h)) if w else b""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 1)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    assert decode_image(png).size == (width, height)
+    assert read_image(png).size == (width, height)
+    with pytest.raises(NotAnImage):  # one row short
+        read_image(png.replace(chunk(b"IDAT", zlib.compress(raw)), chunk(b"IDAT", zlib.compress(raw[:-3]))))
