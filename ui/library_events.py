@@ -19,6 +19,7 @@ from ui.library_tab import PAGE_SIZE, PERIODS, STATUSES, LibraryTab, empty_daily
 from ui.session import Session
 
 _PLACEHOLDER: Path | None = None
+COUNT_UPTO = 10_000  # the pager counts this far, then says "10,000+": counting 100,000 matches takes time
 
 
 def start_session(library: Library, token: str | None, request: gr.Request = None) -> tuple[Session, str]:
@@ -64,9 +65,10 @@ def browse(library: Library, owner: str, query: str, backends, status: str, peri
     """One page of thumbnails (worker thread); the ids in gallery order; the pager's text."""
     f = filters(backends, status, period)
     rows = library.search(owner, query=query or "", limit=PAGE_SIZE, offset=offset, **f)
-    total = library.count(owner, query=query or "", **f)
+    total = library.count(owner, upto=COUNT_UPTO + 1, query=query or "", **f)
     items = [thumb_item(library, r) for r in rows]
-    text = f"{offset + 1}–{offset + len(rows)} of {total}" if rows else "Nothing here yet." if not offset else ""
+    of = f"{COUNT_UPTO:,}+" if total > COUNT_UPTO else f"{total:,}"
+    text = f"{offset + 1}–{offset + len(rows)} of {of}" if rows else "Nothing here yet." if not offset else ""
     return items, [r.id for r in rows], text
 
 
