@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping
 
 if os.environ.get("SPACES_ZERO_GPU"):
@@ -63,7 +64,11 @@ def launch_options(env: Mapping[str, str] | None = None, auth: str | None = None
 
 def open_library(config: LibraryConfig) -> Library | None:
     """The library (LIBRARY_DIR), reconciled, with what was found said once; None when it is off."""
-    library = Library.open(config)
+    try:
+        library = Library.open(config)
+    except (OSError, sqlite3.Error, RuntimeError) as err:  # e.g. a read-only folder: run without a library
+        print(f"  Library: off, {config.dir} cannot be used ({err}); images will not be kept", flush=True)
+        return None
     if library is not None:
         print(f"  Library: {library.root} ({library.report.message()})", flush=True)
     return library

@@ -170,8 +170,8 @@ class Library:
         try:
             migrate(self._conn())
             return None
-        except NewerSchema:
-            raise
+        except (NewerSchema, sqlite3.OperationalError):
+            raise  # newer, locked, read-only or unreachable: not corrupt, so never moved aside
         except sqlite3.DatabaseError as err:
             self.close()
             aside = self.db_path.with_name(f"{DB_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
