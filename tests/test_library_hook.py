@@ -75,3 +75,14 @@ def test_a_failed_save_still_shows_the_images_with_one_warning(tmp_path, monkeyp
     asyncio.run(run(sess, [StubBackend("fireworks", 0.01, a_png()), StubBackend("aiml", 0.01, a_png())]))
     assert len(sess.history.entries) == 4  # every image still shown
     assert len(warnings) == 1 and "not saved" in warnings[0] and "disk is full" in warnings[0]
+
+
+def test_an_unexpected_error_in_the_library_never_breaks_a_run(tmp_path, monkeypatch):
+    lib = Library(tmp_path / "lib")
+    warnings: list[str] = []
+    monkeypatch.setattr(library_hook.gr, "Warning", lambda text: warnings.append(text))
+    monkeypatch.setattr(library_hook, "image_rows", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
+    sess = Session(history=History(root=tmp_path / "history"))
+    sess.keeper = Keeper(lib)
+    asyncio.run(run(sess, [StubBackend("fireworks", 0.01, a_png())]))
+    assert len(sess.history.entries) == 2 and len(warnings) == 1 and "RuntimeError" in warnings[0]
