@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import socket
+import sqlite3
 from collections.abc import Mapping
 
 if os.environ.get("SPACES_ZERO_GPU"):
@@ -93,7 +94,11 @@ def busy_port_message(host: str, port: int) -> str:
 
 def open_library(config: LibraryConfig) -> Library | None:
     """The library (LIBRARY_DIR), reconciled, with what was found said once; None when it is off."""
-    library = Library.open(config)
+    try:
+        library = Library.open(config)
+    except (OSError, sqlite3.Error, RuntimeError) as err:  # e.g. a read-only folder: run without a library
+        print(f"  Library: off, {config.dir} cannot be used ({err}); images will not be kept", flush=True)
+        return None
     if library is not None:
         print(f"  Library: {library.root} ({library.report.message()})", flush=True)
     return library

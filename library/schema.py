@@ -35,7 +35,7 @@ ALTER TABLE images ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE images ADD COLUMN cell TEXT;
 UPDATE images SET cost_unit = 'usd' WHERE cost IS NOT NULL;
 DROP INDEX images_created;
-CREATE INDEX images_owner_created ON images(owner, created_at DESC, id DESC);
+CREATE INDEX images_owner ON images(owner);
 CREATE INDEX images_created ON images(created_at);
 CREATE INDEX images_run ON images(run_id);
 CREATE INDEX images_session ON images(session);

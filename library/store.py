@@ -170,8 +170,8 @@ class Library:
         try:
             migrate(self._conn())
             return None
-        except NewerSchema:
-            raise
+        except (NewerSchema, sqlite3.OperationalError):
+            raise  # newer, locked, read-only or unreachable: not corrupt, so never moved aside
         except sqlite3.DatabaseError as err:
             self.close()
             aside = self.db_path.with_name(f"{DB_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -296,49 +296,59 @@ class Library:
         until: float | None = None,
         session: str | None = None,
         failed: bool = False,
-    ) -> tuple[str, list]:
-        """The WHERE clause for a search: always the owner's rows only (None: every owner, for tools)."""
+    ) -> tuple[str, list, str]:
+        """FROM … WHERE … for a search (always the owner's rows only; None: every owner, for tools),
+        its arguments, and the column that orders it newest first."""
         clauses, args = [], []
-        if owner is not None:
-            clauses.append("owner = ?")
-            args.append(owner)
+        source, order = "images", "images.id"
         words = re.findall(r"\w+", query or "")
         if words and self.fts:
-            # Each word as a quoted prefix, so FTS syntax in a query ("AND", quotes, *) is just text.
-            clauses.append("id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            # Read the prompt index newest first (by rowid, which is the image's id) and stop at the page's
+            # end: a word in half the prompts costs no more than a rare one. Each word is a quoted prefix,
+            # so FTS syntax in a query ("AND", quotes, *) is just text.
+            source = "images_fts CROSS JOIN images ON images.id = images_fts.rowid"  # FTS first
+            order = "images_fts.rowid"
+            clauses.append("images_fts MATCH ?")
             args.append(" ".join('"' + w.replace('"', '""') + '"*' for w in words))
         else:
             for word in words or ([query.strip()] if (query or "").strip() else []):
-                clauses.append("prompt LIKE ? ESCAPE '\\'")
+                clauses.append("images.prompt LIKE ? ESCAPE '\\'")
                 args.append("%" + re.sub(r"([\\%_])", r"\\\1", word) + "%")
+        if owner is not None:
+            clauses.append("images.owner = ?")
+            args.append(owner)
         for column, values in (("backend", backends), ("status", statuses)):
             if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                clauses.append(f"images.{column} IN ({', '.join('?' * len(values))})")
                 args += list(values)
         for op, value in ((">=", since), ("<", until)):
             if value is not None:
-                clauses.append(f"created_at {op} ?")
+                clauses.append(f"images.created_at {op} ?")
                 args.append(value)
         if failed:
-            clauses.append("status != 'ok'")
+            clauses.append("images.status != 'ok'")
         if session is not None:
-            clauses.append("session = ?")
+            clauses.append("images.session = ?")
             args.append(session)
-        return " AND ".join(clauses) or "1", args
+        return f"{source} WHERE {' AND '.join(clauses) or '1'}", args, order
 
     def search(self, owner: str | None, *, limit: int = 48, offset: int = 0, **filters) -> list[ImageRow]:
-        """The owner's images matching ``filters`` (see _where), newest first."""
-        where, args = self._where(owner, **filters)
-        sql = f"SELECT * FROM images WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        """The owner's images matching ``filters`` (see _where), newest (last saved) first."""
+        where, args, order = self._where(owner, **filters)
+        sql = f"SELECT images.* FROM {where} ORDER BY {order} DESC LIMIT ? OFFSET ?"
         return [_row(r) for r in self._conn().execute(sql, [*args, max(0, limit), max(0, offset)])]
 
-    def count(self, owner: str | None, **filters) -> int:
-        where, args = self._where(owner, **filters)
-        return int(self._conn().execute(f"SELECT count(*) FROM images WHERE {where}", args).fetchone()[0])
+    def count(self, owner: str | None, upto: int | None = None, **filters) -> int:
+        """How many match, counted at most to ``upto`` (a pager says "10,000+" rather than count them all)."""
+        where, args, _ = self._where(owner, **filters)
+        if upto is None:
+            return int(self._conn().execute(f"SELECT count(*) FROM {where}", args).fetchone()[0])
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {where} LIMIT ?)"
+        return int(self._conn().execute(sql, [*args, upto]).fetchone()[0])
 
     def get(self, owner: str | None, image_id: int) -> ImageRow | None:
-        where, args = self._where(owner)
-        found = self._conn().execute(f"SELECT * FROM images WHERE id = ? AND {where}", [image_id, *args]).fetchone()
+        where, args, _ = self._where(owner)
+        found = self._conn().execute(f"SELECT images.* FROM {where} AND images.id = ?", [*args, image_id]).fetchone()
         return _row(found) if found else None
 
     def get_run(self, owner: str | None, run_id: int) -> tuple[RunRow, list[ImageRow]] | None:
@@ -355,8 +365,8 @@ class Library:
 
     def stats(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
         """Per backend over a date range: images, failures, p50/p95 seconds per image, total cost."""
-        where, args = self._where(owner, since=since, until=until)
-        sql = f"SELECT backend, status, latency_s, cost, cost_unit FROM images WHERE {where} ORDER BY backend"
+        where, args, _ = self._where(owner, since=since, until=until)
+        sql = f"SELECT backend, status, latency_s, cost, cost_unit FROM {where} ORDER BY backend"
         out: dict[str, dict] = {}
         latencies: dict[str, list[float]] = {}
         for r in self._conn().execute(sql, args):
@@ -375,10 +385,10 @@ class Library:
 
     def daily(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
         """Median seconds per image and images made, per backend and day: the scoreboard's plot over time."""
-        where, args = self._where(owner, statuses=["ok"], since=since, until=until)
+        where, args, _ = self._where(owner, statuses=["ok"], since=since, until=until)
         sql = (
-            "SELECT date(created_at, 'unixepoch', 'localtime') AS day, backend, latency_s FROM images "
-            f"WHERE {where} AND latency_s IS NOT NULL ORDER BY day, backend"
+            "SELECT date(created_at, 'unixepoch', 'localtime') AS day, backend, latency_s "
+            f"FROM {where} AND latency_s IS NOT NULL ORDER BY day, backend"
         )
         groups: dict[tuple[str, str], list[float]] = {}
         for r in self._conn().execute(sql, args):

@@ -24,14 +24,16 @@ def settings_for(fireworks, aiml) -> Settings:
     )
 
 
-def serve(fireworks, aiml, config: LibraryConfig):
+def serve(fireworks, aiml, config: LibraryConfig, **launch):
     from app import create_app
     from ui import LAUNCH_OPTIONS
     from ui.options import PageOptions
 
     demo, _ = create_app(settings_for(fireworks, aiml), PageOptions(), library=config)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS, **launch
+    )
     return demo, f"http://127.0.0.1:{port}/"
 
 
@@ -156,3 +158,21 @@ def test_space_visitors_never_see_each_others_images(fireworks, aiml, tmp_path):
         assert httpx.get(f"{url}gradio_api/file={config.dir / 'library.sqlite3'}").status_code in (403, 404)
     finally:
         demo.close()
+
+
+async def test_mcp_generate_then_the_library_tool(fireworks, aiml, tmp_path):
+    import json
+
+    from tests.test_mcp import call, images, texts
+
+    demo, url = serve(fireworks, aiml, LibraryConfig(dir=tmp_path / "lib"), mcp_server=True)
+    try:
+        args = {"prompt": "an agent's owl", "backends": ["aiml"], "seed": 31, "width": 128, "height": 128}
+        await call(url, "generate", aspect_ratio="Custom", **args)
+        tools, result = await call(url, "library", query="owl")
+    finally:
+        demo.close()
+    assert "library" in {t.name for t in tools}
+    assert len(images(result)) == 1
+    records = next(json.loads(t) for t in texts(result) if t.startswith("[{"))
+    assert [(r["backend"], r["seed"], r["prompt"]) for r in records] == [("aiml", 31, "an agent's owl")]

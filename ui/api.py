@@ -232,6 +232,11 @@ def _is_file(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("meta"), dict) and "path" in value
 
 
+def _is_pair_of_lists(value: Any) -> bool:
+    # /library's (gallery, records) can arrive as a list rather than a tuple on that same path.
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, list) for v in value)
+
+
 def flatten_for_mcp(data: list) -> list:
     """Our outputs as Gradio's MCP server can turn them into content: files at the top level.
 
@@ -239,7 +244,7 @@ def flatten_for_mcp(data: list) -> list:
     {image, caption}) would come back as one block of text. Its queued path without a
     progress token also hands over the whole result as one tuple.
     """
-    if len(data) == 1 and isinstance(data[0], tuple):
+    if len(data) == 1 and (isinstance(data[0], tuple) or _is_pair_of_lists(data[0])):
         data = list(data[0])
     flat: list = []
     for output in data:

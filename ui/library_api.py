@@ -31,10 +31,10 @@ def lookup(library: Library, owner: str, query: str, backends: list[str] | None,
     return gallery, [row.record() for row in rows]
 
 
-def register_library_api(library: Library, order: Sequence[str]) -> None:
-    """Declare /library inside the current Blocks."""
+def register_library_api(kept: Library, order: Sequence[str]) -> None:
+    """Declare /library (the MCP tool ``library``) inside the current Blocks, over the library ``kept``."""
 
-    async def library_search(
+    async def library(
         query: str = "",
         backends: list[str] | None = None,
         limit: int = 48,
@@ -64,7 +64,7 @@ def register_library_api(library: Library, order: Sequence[str]) -> None:
             raise gr.Error(f"limit must be 1 to {MAX_LIMIT}, got {limit!r}.")
         if not isinstance(offset, int) or offset < 0:
             raise gr.Error(f"offset must be 0 or more, got {offset!r}.")
-        owner = owner_for(library, request)
-        return await asyncio.to_thread(lookup, library, owner, query or "", backends or None, limit, offset)
+        owner = owner_for(kept, request)
+        return await asyncio.to_thread(lookup, kept, owner, query or "", backends or None, limit, offset)
 
-    gr.api(library_search, api_name="library", concurrency_limit=16, concurrency_id="library")
+    gr.api(library, api_name="library", concurrency_limit=16, concurrency_id="library")

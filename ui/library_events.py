@@ -20,6 +20,7 @@ from ui.library_tab import PAGE_SIZE, PERIODS, STATUSES, LibraryTab, empty_daily
 from ui.session import Session
 
 _PLACEHOLDER: Path | None = None
+COUNT_UPTO = 10_000  # the pager counts this far, then says "10,000+": counting 100,000 matches takes time
 
 
 def start_session(
@@ -67,9 +68,10 @@ def browse(library: Library, owner: str, query: str, backends, status: str, peri
     """One page of thumbnails (worker thread); the ids in gallery order; the pager's text."""
     f = filters(backends, status, period)
     rows = library.search(owner, query=query or "", limit=PAGE_SIZE, offset=offset, **f)
-    total = library.count(owner, query=query or "", **f)
+    total = library.count(owner, upto=COUNT_UPTO + 1, query=query or "", **f)
     items = [thumb_item(library, r) for r in rows]
-    text = f"{offset + 1}–{offset + len(rows)} of {total}" if rows else "Nothing here yet." if not offset else ""
+    of = f"{COUNT_UPTO:,}+" if total > COUNT_UPTO else f"{total:,}"
+    text = f"{offset + 1}–{offset + len(rows)} of {of}" if rows else "Nothing here yet." if not offset else ""
     return items, [r.id for r in rows], text
 
 
@@ -134,16 +136,28 @@ def score_rows(library: Library, owner: str, period: str) -> tuple[list[list], p
     return table or [["–", 0, 0, "–", "–", "–"]], plot
 
 
+def owner(sess: Session | None) -> str | None:
+    """Whose library this session sees; None until the page has loaded its Session."""
+    return sess.keeper.owner if sess is not None and sess.keeper is not None else None
+
+
 def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Library, tabs: gr.Tabs, tab: gr.Tab) -> None:
     """Attach the Library tab's listeners (all private: the public way in is /library)."""
-    private = {"api_visibility": "private"}
-    c = ctx.page
-    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.num_images]
     browse_in = [session, t.query, t.backends, t.status, t.period, t.offset]
     browse_out = [t.gallery, t.ids, t.page_info, t.offset]
+    show = wire_browse(t, session, library, tab, browse_in, browse_out)
+    wire_detail(t, ctx, session, library, tabs)
+    t.confirm_btn.click(
+        on_delete(library),
+        [session, t.selected],
+        [t.confirm_btn, t.viewer, t.details, t.selected],
+        api_visibility="private",
+    ).then(show, browse_in, browse_out, api_visibility="private")
 
-    def owner(sess: Session | None) -> str | None:
-        return sess.keeper.owner if sess is not None and sess.keeper is not None else None
+
+def wire_browse(t: LibraryTab, session: gr.State, library: Library, tab: gr.Tab, browse_in: list, browse_out: list):
+    """Search, filters, pager and scoreboard; returns the page handler (run again after a delete)."""
+    private = {"api_visibility": "private"}
 
     async def show(sess, query, backends, status, period, offset, move=0):
         if owner(sess) is None:
@@ -179,11 +193,32 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     )
     t.score_period.input(scores, [session, t.score_period], [t.score_table, t.score_plot], **private)
 
-    def selected_row(sess, row_id) -> ImageRow | None:
-        row = library.get(owner(sess), row_id) if owner(sess) is not None and row_id is not None else None
-        if row is None:
-            gr.Warning("Select an image in the Library first.")
-        return row
+    return show
+
+
+def selected_row(library: Library, sess: Session | None, row_id: int | None) -> ImageRow | None:
+    row = library.get(owner(sess), row_id) if owner(sess) is not None and row_id is not None else None
+    if row is None:
+        gr.Warning("Select an image in the Library first.")
+    return row
+
+
+def on_delete(library: Library):
+    def delete(sess, row_id):
+        row = selected_row(library, sess, row_id)
+        if row is not None:
+            library.delete(owner(sess), row.id)
+            gr.Info("Deleted: the image, its thumbnail and its entry.")
+        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None
+
+    return delete
+
+
+def wire_detail(t: LibraryTab, ctx: Context, session: gr.State, library: Library, tabs: gr.Tabs) -> None:
+    """The large view and its buttons: reuse, open run, download, delete (asked twice)."""
+    private = {"api_visibility": "private"}
+    c = ctx.page
+    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.num_images]
 
     def pick(sess, ids, evt: gr.SelectData):
         if owner(sess) is None or not isinstance(evt.index, int) or evt.index >= len(ids):
@@ -200,11 +235,11 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     )
 
     def reuse_seed(sess, row_id):
-        row = selected_row(sess, row_id)
+        row = selected_row(library, sess, row_id)
         return (row.seed, gr.Tabs(selected="playground")) if row else (gr.skip(), gr.skip())
 
     def reuse_settings(sess, row_id, ticked):
-        row = selected_row(sess, row_id)
+        row = selected_row(library, sess, row_id)
         if row is None:
             return (gr.skip(),) * (len(form) + 1)
         return (*apply_params(ctx, row_params(row), ticked), gr.Tabs(selected="playground"))
@@ -213,7 +248,7 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     t.reuse_all_btn.click(reuse_settings, [session, t.selected, c.ticked], [*form, tabs], **private)
 
     def open_run(sess, row_id):
-        row = selected_row(sess, row_id)
+        row = selected_row(library, sess, row_id)
         if row is None:
             return gr.skip(), gr.skip(), gr.skip()
         text, items = run_view(library, owner(sess), row.run_id)
@@ -222,16 +257,6 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     t.open_run_btn.click(open_run, [session, t.selected], [t.run_box, t.run_md, t.run_gallery], **private)
 
     def ask(sess, row_id):
-        return gr.update(visible=selected_row(sess, row_id) is not None)
-
-    def delete(sess, row_id):
-        row = selected_row(sess, row_id)
-        if row is not None:
-            library.delete(owner(sess), row.id)
-            gr.Info("Deleted: the image, its thumbnail and its entry.")
-        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None
+        return gr.update(visible=selected_row(library, sess, row_id) is not None)
 
     t.delete_btn.click(ask, [session, t.selected], [t.confirm_btn], **private)
-    t.confirm_btn.click(
-        delete, [session, t.selected], [t.confirm_btn, t.viewer, t.details, t.selected], **private
-    ).then(show, browse_in, browse_out, **private)

@@ -116,6 +116,10 @@ class Keeper:
         except NotSaved as err:
             self._warn(str(err))
             return None
+        except Exception as err:  # never break the run over its record
+            log.exception("library: a run's row could not be written")
+            self._warn(f"an unexpected error: {type(err).__name__}")
+            return None
 
     async def save(
         self,
@@ -129,8 +133,13 @@ class Keeper:
         """Keep every image of ``run`` (a row for each one asked for); the rows that were saved."""
         if run_id is None and self.warned:
             return []
-        rows = image_rows(backend, request, run, secrets)
-        return await asyncio.to_thread(self._save_all, run_id, backend, request, run, rows, cell)
+        try:
+            rows = image_rows(backend, request, run, secrets)
+            return await asyncio.to_thread(self._save_all, run_id, backend, request, run, rows, cell)
+        except Exception as err:  # the library must never break a run: its images are shown regardless
+            log.exception("library: saving %s's images failed", backend.id)
+            self._warn(f"an unexpected error: {type(err).__name__}")
+            return []
 
     def _save_all(self, run_id, backend, request, run, rows, cell) -> list[ImageRow]:
         def save_one(item: tuple[ImageRow, ImageOutcome, dict]) -> ImageRow:
