@@ -134,3 +134,15 @@ def test_the_run_bar_stays_in_view_with_each_backends_state_and_cancels(browser,
         expect(page.locator("#colstatus-aiml")).to_contain_text("cancelled")
     finally:
         context.close()
+
+
+def test_copy_as_code_follows_the_form(desktop, app):
+    open_app(desktop, app.url)
+    desktop.get_by_text("Copy as code").click()
+    python = desktop.locator("#code-python")
+    expect(python).to_contain_text('api_name="/generate"')
+    expect(python).to_contain_text(app.url)  # the address this page was opened at
+    desktop.fill("#prompt textarea", "a heron at dawn")
+    expect(python).to_contain_text("prompt='a heron at dawn'")
+    expect(desktop.locator("#code-curl")).to_contain_text('"a heron at dawn"')
+    expect(desktop.locator("#copy-code button[aria-label=Copy]").first).to_be_visible()

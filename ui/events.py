@@ -20,6 +20,7 @@ import gradio as gr
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM
 from ui import controls
+from ui.copy_code import wire_code
 from ui.history import HistoryEntry
 from ui.layout import (
     NOTHING_READY,
@@ -586,6 +587,8 @@ def wire(
     c.reuse_seed_btn.click(on_reuse_seed, [session], [c.seed], api_visibility="private")
     c.reuse_all_btn.click(bind(on_reuse_settings), [session, c.ticked], form, api_visibility="private")
     c.restore.upload(bind(on_restore), [c.restore, c.ticked], form, api_visibility="private")
+    if c.code is not None:
+        wire_code(c.code, form)
     if c.precision is not None and c.offload is not None:
         for control in (c.precision, c.offload):
             control.input(

@@ -13,6 +13,7 @@ from backends.grid import MAX_CELLS
 from backends.sizes import MAX_SIDE, MIN_SIDE, SIDE_STEP
 from backends.types import MAX_IMAGES, MAX_STEPS, MIN_STEPS
 from ui import controls
+from ui.copy_code import CodePanel, build_code_panel
 from ui.grid_tab import GridPanel, build_grid_panel
 from ui.messages import code_names
 from ui.options import PageOptions
@@ -120,6 +121,7 @@ class Page:
     download_btn: gr.DownloadButton
     timer: gr.Timer
     grid: GridPanel
+    code: CodePanel | None = None
 
 
 def empty_plot() -> pd.DataFrame:
@@ -229,6 +231,7 @@ def build_page(
             with gr.Accordion("Restore settings from a PNG", open=False, elem_id="restore-box"):
                 restore = gr.File(label="Drop a PNG made here", file_types=[".png"], type="filepath", elem_id="restore")
             gr.Examples(EXAMPLES, inputs=[prompt], label="Try")
+            code = build_code_panel()
             client_note = gr.Textbox(visible=False)
         with gr.Column(scale=5, elem_id="results-pane"):
             # Where a new user looks first: with nothing ready, how to get going, not "tick and press Generate".
@@ -361,4 +364,5 @@ def build_page(
         download_btn=download_btn,
         timer=timer,
         grid=grid,
+        code=code,
     )
