@@ -115,8 +115,11 @@ def build_code_panel() -> CodePanel:
             "The same request from a script, through the `/generate` endpoint. It runs on the server's keys "
             "(a key pasted here is not included). `pip install gradio_client` for the first."
         )
-        python = gr.Code(language="python", label="Python (gradio_client)", elem_id="code-python", buttons=["copy"])
-        curl = gr.Code(language="shell", label="curl", elem_id="code-curl", buttons=["copy"])
+        # Wrapped: the left column is narrow, and a copy takes the lines as they are.
+        python = gr.Code(
+            language="python", label="Python (gradio_client)", elem_id="code-python", buttons=["copy"], wrap_lines=True
+        )
+        curl = gr.Code(language="shell", label="curl", elem_id="code-curl", buttons=["copy"], wrap_lines=True)
     return CodePanel(python, curl)
 
 

@@ -146,7 +146,8 @@ def build_page(
                 lines=3,
                 max_lines=8,
                 placeholder="a tiny astronaut hatching from an egg on the moon",
-                info="Ctrl+Enter generates; Esc cancels a run (outside text fields and open lists).",
+                info="Ctrl+Enter generates; Esc cancels a run (outside text fields). "
+                "Click an image to see it full screen.",
                 elem_id="prompt",
             )
             with gr.Row():
