@@ -35,7 +35,7 @@ def desktop(browser, url: str) -> None:
     run(page, "a cat holding a sign that says hello world", 1)
     run(page, "a tiny astronaut hatching from an egg on the moon", 2)
     page.locator("#colgal-aiml .thumbnail-item").first.click()
-    page.keyboard.press("Escape")  # must not cancel anything
+    page.keyboard.press("Escape")  # closes the lightbox the click opened; cancels nothing
     page.wait_for_timeout(800)  # let the viewer's image paint
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
@@ -43,11 +43,11 @@ def desktop(browser, url: str) -> None:
 
 
 def phone(browser, url: str) -> None:
-    """390×844, right after Generate: the result is on screen without scrolling by hand."""
+    """390×844, after a run on all three backends: the result is on screen without scrolling by hand."""
     page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     page.goto(url)
     page.wait_for_selector("#prompt textarea")
-    tick(page, "Fireworks", "AI/ML API")
+    tick(page, "Local FP8", "Fireworks", "AI/ML API")
     run(page, "a red fox in fresh snow at golden hour, 35mm photo", 1)
     page.wait_for_timeout(800)
     page.screenshot(path=str(ROOT / "assets" / "phone.png"))

@@ -64,7 +64,10 @@ def test_a_run_is_charged_for_images_made_only():
 def test_column_text_shows_cost_beside_latency():
     request = GenerationRequest(prompt="x", num_inference_steps=4, seed=1)
     assert cost_line(make_run("fireworks", ["ok", "ok"]), request) == "est. cost: **$0.0014**/image · $0.0028 this run"
-    assert cost_line(make_run("aiml", ["ok"]), request) == "est. cost: **price not set**/image · price not set this run"
+    # One phrase naming the setting, not "price not set/image · price not set this run" (issue 18, item 11).
+    assert cost_line(make_run("aiml", ["ok"]), request) == (
+        "est. cost: unknown (no price set; set `AIML_PRICE_PER_IMAGE`)"
+    )
     assert RunState(request).request is request
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import generate, open_app, tick, wait_done
+from tests.test_browser import generate, open_app, set_number, tick, wait_done
 from tests.test_page import DESKTOP, PHONE, new_page
 
 pytestmark = pytest.mark.browser
@@ -134,3 +134,34 @@ def test_the_run_bar_stays_in_view_with_each_backends_state_and_cancels(browser,
         expect(page.locator("#colstatus-aiml")).to_contain_text("cancelled")
     finally:
         context.close()
+
+
+def test_copy_as_code_follows_the_form(desktop, app):
+    open_app(desktop, app.url)
+    desktop.get_by_text("Copy as code").click()
+    python = desktop.locator("#code-python")
+    expect(python).to_contain_text('api_name="/generate"')
+    expect(python).to_contain_text(app.url)  # the address this page was opened at
+    desktop.fill("#prompt textarea", "a heron at dawn")
+    expect(python).to_contain_text("prompt='a heron at dawn'")
+    expect(desktop.locator("#code-curl")).to_contain_text('"a heron at dawn"')
+    expect(desktop.locator("#copy-code button[aria-label=Copy]").first).to_be_visible()
+
+
+def test_reuse_settings_says_what_changed_and_keeps_images_per_backend(desktop, app):
+    open_app(desktop, app.url)
+    tick(desktop, "Fireworks")
+    set_number(desktop, "seed", 4242)
+    generate(desktop, "reuse me")
+    wait_done(desktop)
+    set_number(desktop, "seed", 1)
+    set_number(desktop, "num-images", 3)
+    desktop.locator("#history .thumbnail-item").first.click()
+    desktop.keyboard.press("Escape")  # the lightbox opened; the image is selected underneath
+    expect(desktop.locator("#lightbox")).to_be_hidden()
+    desktop.locator("#reuse-settings").click()
+    expect(desktop.locator("[data-testid=toast-text]").filter(has_text="Settings reused: seed 4242")).to_have_count(1)
+    expect(desktop.locator("#seed input")).to_have_value("4242")
+    expect(desktop.locator("#num-images input[type=number]")).to_have_value("3")
+    desktop.locator("#reuse-seed").click()
+    expect(desktop.locator("[data-testid=toast-text]").filter(has_text="Seed set to 4242")).to_have_count(1)

@@ -93,3 +93,32 @@ def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced(
     assert "first run loads and compiles the model: about 1–2 minutes" in text
     Local.loaded = object()
     assert "first run" not in status_markdown({"local": Local()})
+
+
+def test_reuse_settings_keeps_images_per_backend_and_names_what_changed(monkeypatch):
+    from ui import events
+    from ui.events import Context, on_reuse_seed, on_reuse_settings
+    from ui.session import Session
+
+    shown = []
+    monkeypatch.setattr(events.gr, "Info", lambda message, *a, **k: shown.append(message))
+    fake = type("B", (), {"id": "fireworks", "label": "Fireworks"})()
+    ctx = Context(page=None, backends={"fireworks": fake, "aiml": fake})
+    sess = Session.__new__(Session)  # no history folder needed
+    sess.selected = {
+        "prompt": "a fox",
+        "backend": "fireworks",
+        "seed": 77,
+        "width": 1024,
+        "height": 1024,
+        "aspect_ratio": "1:1",
+        "num_inference_steps": 4,
+        "guidance_scale": 3.5,
+    }
+    form = ("a fox", ["aiml"], "1:1", 1024, 1024, 2, 3.5, 0, 3)
+    after = on_reuse_settings(ctx, sess, *form)
+    assert after[-1] == 3  # Images per backend kept, not reset to 1
+    assert after[1] == ["fireworks", "aiml"] and after[5] == 4 and after[7] == 77
+    assert shown == ["Settings reused: backends, steps 4, seed 77."]
+    assert on_reuse_seed(ctx, sess) == 77
+    assert shown[-1] == "Seed set to 77: it remakes that image on Fireworks."

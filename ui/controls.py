@@ -73,3 +73,31 @@ def api_size(aspect_ratio: str, width: Any, height: Any) -> tuple[Any, Any]:
     if aspect_ratio in RATIO_SIZES:
         return RATIO_SIZES[aspect_ratio]
     return whole(width), whole(height)
+
+
+FORM_LABELS = (
+    "prompt",
+    "backends",
+    "aspect ratio",
+    "width",
+    "height",
+    "steps",
+    "guidance",
+    "seed",
+    "images per backend",
+)
+
+
+def changed_settings(before: tuple, after: tuple) -> list[str]:
+    """The form settings (FORM_LABELS order) that ``after`` changes; a setting left as is is not named."""
+    changed = []
+    for label, old, new in zip(FORM_LABELS, before, after, strict=True):
+        if isinstance(new, dict):  # gr.skip(): not written
+            continue
+        if isinstance(old, list | tuple) or isinstance(new, list | tuple):
+            same = sorted(old or []) == sorted(new or [])
+        else:
+            same = whole(old) == whole(new) or str(old) == str(new)
+        if not same:
+            changed.append(f"{label} {new}" if label in ("seed", "steps", "aspect ratio") else label)
+    return changed

@@ -21,6 +21,7 @@ from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM
 from ui import controls
 from ui.allowance import Allowance, Refused, Ticket, plan_spend, visitor_of
+from ui.copy_code import wire_code
 from ui.history import HistoryEntry
 from ui.layout import (
     NOTHING_READY,
@@ -437,17 +438,21 @@ def on_ab(sess: Session | None, a: str | None, b: str | None):
 # ---- reuse and restore -----------------------------------------------------------------
 
 
-def on_reuse_seed(sess: Session | None):
+def on_reuse_seed(ctx: Context, sess: Session | None):
+    """The selected image's seed into the form, saying so (the form may be off-screen)."""
     if not sess or not sess.selected:
         gr.Warning("Select an image first (click a thumbnail).")
         return gr.skip()
-    return sess.selected["seed"]
+    p = sess.selected
+    backend = ctx.backends.get(p.get("backend"))
+    gr.Info(f"Seed set to {p['seed']}: it remakes that image on {backend.label if backend else p.get('backend')}.")
+    return p["seed"]
 
 
 FORM_SIZE = 9  # prompt, ticked, ratio, width, height, steps, guidance, seed, images
 
 
-def apply_params(ctx: Context, p: dict, ticked_now: list[str] | None) -> tuple:
+def apply_params(ctx: Context, p: dict, ticked_now: list[str] | None, num_images: float = 1) -> tuple:
     # Keep what is ticked and add the image's backend: its seed remakes the image only there.
     keep = [b for b in ctx.order if b in (ticked_now or []) or b == p.get("backend")]
     return (
@@ -459,15 +464,19 @@ def apply_params(ctx: Context, p: dict, ticked_now: list[str] | None) -> tuple:
         p.get("num_inference_steps", 4),
         p.get("guidance_scale", 3.5),
         p.get("seed", 0),
-        1,
+        num_images,  # a setting of the form, not of the image: Reuse keeps it
     )
 
 
-def on_reuse_settings(ctx: Context, sess: Session | None, ticked_now: list[str]):
+def on_reuse_settings(ctx: Context, sess: Session | None, *form: object):
+    """The selected image's settings into the form (keeping Images per backend), naming what changed."""
     if not sess or not sess.selected:
         gr.Warning("Select an image first (click a thumbnail).")
         return (gr.skip(),) * FORM_SIZE
-    return apply_params(ctx, sess.selected, ticked_now)
+    after = apply_params(ctx, sess.selected, form[1], form[-1])
+    changed = controls.changed_settings(form, after)
+    gr.Info(f"Settings reused: {', '.join(changed)}." if changed else "The form already has this image's settings.")
+    return after
 
 
 def on_restore(ctx: Context, path: str | None, ticked_now: list[str]):
@@ -613,9 +622,11 @@ def wire(
         gallery.select(bind(on_pick), [session], pick_outputs, api_visibility="private")
     for dropdown in (c.ab_a, c.ab_b):
         dropdown.input(on_ab, [session, c.ab_a, c.ab_b], [c.ab_slider], api_visibility="private")
-    c.reuse_seed_btn.click(on_reuse_seed, [session], [c.seed], api_visibility="private")
-    c.reuse_all_btn.click(bind(on_reuse_settings), [session, c.ticked], form, api_visibility="private")
+    c.reuse_seed_btn.click(bind(on_reuse_seed), [session], [c.seed], api_visibility="private")
+    c.reuse_all_btn.click(bind(on_reuse_settings), [session, *form], form, api_visibility="private")
     c.restore.upload(bind(on_restore), [c.restore, c.ticked], form, api_visibility="private")
+    if c.code is not None:
+        wire_code(c.code, form)
     if c.precision is not None and c.offload is not None:
         for control in (c.precision, c.offload):
             control.input(

@@ -13,6 +13,7 @@ from backends.grid import MAX_CELLS
 from backends.sizes import MAX_SIDE, MIN_SIDE, SIDE_STEP
 from backends.types import MAX_IMAGES, MAX_STEPS, MIN_STEPS
 from ui import controls
+from ui.copy_code import CodePanel, build_code_panel
 from ui.grid_tab import GridPanel, build_grid_panel
 from ui.messages import code_names
 from ui.options import PageOptions
@@ -126,6 +127,7 @@ class Page:
     timer: gr.Timer
     grid: GridPanel
     endpoint_keys: dict[str, gr.Textbox] = field(default_factory=dict)  # OPENAI_IMAGE_BACKENDS key fields, by id
+    code: CodePanel | None = None
 
 
 def empty_plot() -> pd.DataFrame:
@@ -150,7 +152,8 @@ def build_page(
                 lines=3,
                 max_lines=8,
                 placeholder="a tiny astronaut hatching from an egg on the moon",
-                info="Ctrl+Enter generates; Esc cancels a run (outside text fields and open lists).",
+                info="Ctrl+Enter generates; Esc cancels a run (outside text fields). "
+                "Click an image to see it full screen.",
                 elem_id="prompt",
             )
             with gr.Row():
@@ -243,6 +246,7 @@ def build_page(
             with gr.Accordion("Restore settings from a PNG", open=False, elem_id="restore-box"):
                 restore = gr.File(label="Drop a PNG made here", file_types=[".png"], type="filepath", elem_id="restore")
             gr.Examples(EXAMPLES, inputs=[prompt], label="Try")
+            code = build_code_panel()
             client_note = gr.Textbox(visible=False)
         with gr.Column(scale=5, elem_id="results-pane"):
             # Where a new user looks first: with nothing ready, how to get going, not "tick and press Generate".
@@ -376,4 +380,5 @@ def build_page(
         download_btn=download_btn,
         timer=timer,
         grid=grid,
+        code=code,
     )

@@ -64,6 +64,8 @@ CSS = """
   #viewer { height: auto !important; }
   #viewer img { max-height: 62vh; }
   #score-hint { display: block; }
+  /* Two thumbnails a row: four overflowed the page sideways once the history stopped clipping. */
+  #history .grid-container { --grid-cols: 2 !important; grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #score-hint p { margin: 0; font-size: 0.85rem; }
 }
 """
@@ -144,8 +146,10 @@ HEAD = """
 # they reach a handler (or Gradio's cache). Change it with MAX_UPLOAD_MB (read in app.py).
 MAX_UPLOAD = "10mb"
 LAUNCH_OPTIONS = {
-    "css": CSS + lightbox.CSS + runbar.CSS,
-    "head": HEAD + lightbox.JS + runbar.JS,
+    "css": CSS,
+    # Their styles go in <style> tags of their own: they style elements outside Gradio's container,
+    # and Gradio's processing of `css` dropped their phone (@media) rules.
+    "head": HEAD + f"<style>{lightbox.CSS}{runbar.CSS}</style>" + lightbox.JS + runbar.JS,
     "theme": gr.themes.Soft(),
     "max_file_size": MAX_UPLOAD,
 }
