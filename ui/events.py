@@ -296,13 +296,11 @@ async def on_generate(
         async for state, event in sess.run(req, runnable, keys, sec, cancel):
             b = ctx.backends[event.backend]
             if isinstance(event, BackendRun):
-                # This backend's column and the scoreboard it changed; the rest is left as it is.
+                # Only this backend's column; the rest is left as it is (the scoreboard goes once, at the end).
                 update = {
                     c.col_status[b.id]: column_status(b.label, state.started, event, None),
                     c.col_md[b.id]: column_text(b, state, sec),
                     c.col_gallery[b.id]: state.images.get(b.id) or None,
-                    c.score_table: sess.scoreboard.rows(),
-                    c.score_plot: sess.scoreboard.plot_frame(),
                 }
                 entries = state.entries.get(b.id) or []
                 if entries and not viewer_set:  # the first image to land fills the viewer; later ones don't jump it
@@ -327,6 +325,8 @@ async def on_generate(
         c.sheet_file: str(sheet),
         c.json_file: str(record),
         c.status: status_text(ctx, fk, ak, ctx.keys(fk, ak, sess)),
+        c.score_table: sess.scoreboard.rows(),
+        c.score_plot: sess.scoreboard.plot_frame(),  # data only: new limits with new data lost a bar
     }
     # The history (up to 96 files) goes out only when this run added to it; so do the A/B choices.
     if sess.history.version != history_version:
