@@ -32,8 +32,13 @@ def test_warm_up_and_five_request_shapes_compile_each_block_kind_once(tmp_path):
     torch._dynamo.reset()  # other tests' compiled blocks share these forward code objects
     settings = LocalSettings(device="cpu", fp8_matmul="on", compile="on", compile_cache=str(tmp_path))
     graphs_before = counters["stats"]["unique_graphs"]
-    loaded = prepare_pipeline(make_random_pipeline("tiny"), settings, "cpu")
+    said: list[str] = []
+    loaded = prepare_pipeline(make_random_pipeline("tiny"), settings, "cpu", said.append)
     assert loaded.compiled and loaded.mode == "fp8-matmul"
+    # What the status line and the Local column show while the first use compiles.
+    assert any("no compile cache yet" in m for m in said)
+    assert "compiling block kind 1/2 (FluxTransformerBlock)" in said
+    assert "compiling block kind 2/2 (FluxSingleTransformerBlock)" in said
     after_warm_up = compiled_graph_count(loaded.pipe.transformer)
     warm_up(loaded.pipe, inference_context, shapes=REQUESTS)
     after_requests = compiled_graph_count(loaded.pipe.transformer)
@@ -50,8 +55,10 @@ from backends.local import LocalSettings
 from backends.local.loader import prepare_pipeline
 from bench.random_flux import make_random_pipeline
 settings = LocalSettings(device="cpu", fp8_matmul="on", compile="on", compile_cache=sys.argv[1])
-loaded = prepare_pipeline(make_random_pipeline("tiny"), settings, "cpu")
-print("RESULT", json.dumps({"compile_s": loaded.timings["compile_s"], "ready_s": time.perf_counter() - started,
+said = []
+loaded = prepare_pipeline(make_random_pipeline("tiny"), settings, "cpu", said.append)
+ready_s = time.perf_counter() - started
+print("RESULT", json.dumps({"said": said, "compile_s": loaded.timings["compile_s"], "ready_s": ready_s,
                             "cache": loaded.cache, "compiled": loaded.compiled}))
 """
 
@@ -71,4 +78,5 @@ def test_a_restart_reuses_the_compiled_blocks_from_the_apps_cache_folder(tmp_pat
     assert cold["compiled"] and restart["compiled"]
     assert cold["cache"]["fxgraph_hit"] == 0 and cold["cache"]["fxgraph_miss"] >= 2
     assert restart["cache"]["fxgraph_miss"] == 0 and restart["cache"]["fxgraph_hit"] >= 2
+    assert any("reusing the compile cache" in m for m in restart["said"])
     assert (tmp_path / next(p.name for p in tmp_path.iterdir()) / "inductor").is_dir()

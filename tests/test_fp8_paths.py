@@ -257,7 +257,7 @@ def test_a_hub_id_that_is_not_cached_while_offline_says_what_to_do(tmp_path):
 def test_a_compiler_failure_falls_back_to_eager_and_says_so(tiny_model, monkeypatch):
     import backends.local.compile as compile_module
 
-    def broken(pipe, grad_mode, ahead_of_time=False):
+    def broken(pipe, grad_mode, ahead_of_time=False, report=None):
         pipe.transformer.compile_repeated_blocks(fullgraph=True)  # wrappers in place, then the failure
         raise RuntimeError("inductor exploded\nlong traceback")
 

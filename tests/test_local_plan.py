@@ -191,3 +191,19 @@ def test_a_run_is_labelled_with_the_pipeline_it_ran_on_even_if_settings_change_m
     run = asyncio.run(backend.generate(req, RunContext()))
     assert done.is_set() and backend.loaded is None
     assert run.received["precision"] == "bf16" and "bf16" in run.notes[0]
+
+
+def test_the_status_line_says_what_first_use_costs_and_how_compiling_went(tiny_model):
+    from backends.local.backend import _compile_note
+
+    backend = LocalBackend(LocalSettings(model=str(tiny_model), device="cpu"))
+    assert "first use: loading, then compiling 2 block kinds" in backend.status().message
+    bf16 = LocalBackend(LocalSettings(model=str(tiny_model), device="cpu", precision="bf16"))
+    assert "compiling" not in bf16.status().message
+    backend._loading, backend._stage = True, "compiling block kind 1/2 (FluxTransformerBlock)"
+    assert backend.status().message.endswith(": compiling block kind 1/2 (FluxTransformerBlock)…")
+    lp = loader.LoadedPipeline(None, "cuda", "GPU", "fp8-matmul", "", "none", True, {"compile_s": 14.2})
+    lp.cache = {"fxgraph_hit": 2, "autograd_hit": 2, "folder": "/c"}
+    assert _compile_note(lp) == " in 14 s, from the compile cache"
+    lp.cache = {"fxgraph_hit": 0, "autograd_hit": 0, "folder": "/c"}
+    assert _compile_note(lp) == " in 14 s, compile cache filled"
