@@ -175,12 +175,17 @@ def test_an_invalid_value_gets_one_warning_and_nothing_is_sent(desktop, app, fir
 def test_a_clamped_value_is_shown_then_sent_as_shown_and_the_ratio_follows(desktop, app, fireworks):
     open_app(desktop, app.url)
     tick(desktop, "Fireworks")
+    sent: list[str] = []  # the size handler's calls, for the message if the ratio does not follow
+    desktop.on("request", lambda r: sent.append(r.post_data or "") if r.url.endswith("/run/predict") else None)
     desktop.locator("#height input[type=number]").fill("5000")
     generate(desktop, "clamped")
     expect(toasts(desktop)).to_have_count(1, timeout=SLOW)
     expect(desktop.locator("#height input[type=number]")).to_have_value("1536", timeout=SLOW)
     # The size handler's reply sets the ratio; on a loaded machine it may come long after the toast.
-    expect(desktop.locator("#ratio input")).to_have_value("Custom", timeout=SLOW)  # 1024×1536 is no preset
+    try:
+        expect(desktop.locator("#ratio input")).to_have_value("Custom", timeout=SLOW)  # 1024×1536 is no preset
+    except AssertionError as err:
+        raise AssertionError(f"the ratio did not follow the clamped height; size calls sent: {sent}") from err
     assert hosted_requests(fireworks) == 0
     desktop.click("#generate-btn")  # now the shown value is what goes
     wait_done(desktop, timeout=SLOW)
