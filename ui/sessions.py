@@ -9,6 +9,9 @@ evicts past its capacity without calling our cleanup (so history folders would s
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 import os
 import threading
@@ -74,6 +77,26 @@ class LiveSessions:
     def _free(sess: Session) -> None:
         sess.close()
         sess.current = None  # the last run's images
+        release_memory()
+
+
+def release_memory() -> None:
+    """Collect, then hand freed heap pages back to the system (glibc keeps them otherwise)."""
+    gc.collect()
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_libc = _load_libc()
 
 
 def session_state(live: LiveSessions, ttl_s: int) -> gr.State:
