@@ -80,6 +80,7 @@ def test_library_tab_search_view_reuse_open_run_delete(browser, library_app):
     page.click("#library-delete")
     page.click("#library-confirm")
     expect(page.locator("#library-page-info")).to_contain_text("1–1 of 1")
+    expect(run).to_be_hidden()
     page.locator("#library-scoreboard").get_by_text("All-time scoreboard").click()
     board = page.locator("#library-scoreboard")
     expect(board.locator("tbody tr")).to_have_count(1)  # one image left of the run, after the delete

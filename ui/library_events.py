@@ -149,7 +149,7 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     t.confirm_btn.click(
         on_delete(library),
         [session, t.selected],
-        [t.confirm_btn, t.viewer, t.details, t.selected],
+        [t.confirm_btn, t.viewer, t.details, t.selected, t.run_box],
         api_visibility="private",
     ).then(show, browse_in, browse_out, api_visibility="private").then(
         scores, [session, t.score_period], [t.score_table, t.score_plot], api_visibility="private"
@@ -211,7 +211,8 @@ def on_delete(library: Library):
         if row is not None:
             library.delete(owner(sess), row.id)
             gr.Info("Deleted: the image, its thumbnail and its entry.")
-        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None
+        # The reopened run goes too: it would still show the deleted image.
+        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None, gr.update(visible=False)
 
     return delete
 
