@@ -371,13 +371,15 @@ class Library:
         latencies: dict[str, list[float]] = {}
         for r in self._conn().execute(sql, args):
             s = out.setdefault(
-                r["backend"], {"backend": r["backend"], "images": 0, "failures": 0, "usd": 0.0, "gpu_s": 0.0}
+                r["backend"],
+                {"backend": r["backend"], "images": 0, "failures": 0, "usd": 0.0, "gpu_s": 0.0, "priced": 0},
             )
             s["images" if r["status"] == "ok" else "failures"] += 1
             if r["status"] == "ok" and r["latency_s"] is not None:
                 latencies.setdefault(r["backend"], []).append(r["latency_s"])
             if r["cost"] is not None:
                 s["gpu_s" if r["cost_unit"] == "gpu_s" else "usd"] += r["cost"]
+                s["priced"] += 1  # images with a cost: none means "price not set", not $0
         for backend, s in out.items():
             values = sorted(latencies.get(backend, []))
             s["p50_s"], s["p95_s"] = _percentile(values, 0.5), _percentile(values, 0.95)

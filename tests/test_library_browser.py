@@ -64,9 +64,9 @@ def test_library_tab_search_view_reuse_open_run_delete(browser, library_app):
     page.click("#library-search")
     expect(page.locator("#library-page-info")).to_contain_text("1–2 of 2")
     ARTIFACTS.mkdir(exist_ok=True)
-    gallery.locator("button.thumbnail-item, .thumbnail-item").first.click()
+    gallery.locator(".thumbnail-item", has_text="fireworks").first.click()
     details = page.locator("#library-detail")
-    expect(details).to_contain_text(re.compile(r"seed \*?4242|seed 4242"))
+    expect(details).to_contain_text(re.compile(r"fireworks · seed \*?4242|fireworks · seed 4242"))
     expect(details).to_contain_text("a copper kettle on a stove")
     page.screenshot(path=str(ARTIFACTS / "library-1440.png"), full_page=True)
     page.click("#library-open-run")
@@ -80,6 +80,13 @@ def test_library_tab_search_view_reuse_open_run_delete(browser, library_app):
     page.click("#library-delete")
     page.click("#library-confirm")
     expect(page.locator("#library-page-info")).to_contain_text("1–1 of 1")
+    expect(run).to_be_hidden()
+    page.locator("#library-scoreboard").get_by_text("All-time scoreboard").click()
+    board = page.locator("#library-scoreboard")
+    expect(board.locator("tbody tr")).to_have_count(1)  # one image left of the run, after the delete
+    expect(board).to_contain_text("price not set")  # the AI/ML API's price is not set: not "$0"
+    expect(board.locator("canvas, svg").first).to_be_visible()  # the plot over time
+    page.screenshot(path=str(ARTIFACTS / "library-scoreboard-1440.png"), full_page=True)
     context.close()
 
 

@@ -128,7 +128,9 @@ def score_rows(library: Library, owner: str, period: str) -> tuple[list[list], p
     since = time.time() - days * 86400 if days else None
     table = []
     for s in library.stats(owner, since=since):
-        cost = f"${s['usd']:.4f}" + (f" · {s['gpu_s']:.1f} GPU-s" if s["gpu_s"] else "")
+        parts = [f"${s['usd']:.4f}"] if s["usd"] or (s["priced"] and not s["gpu_s"]) else []
+        parts += [f"{s['gpu_s']:.1f} GPU-s"] if s["gpu_s"] else []
+        cost = " · ".join(parts) or "price not set"
         p50, p95 = (f"{v:.2f}" if v is not None else "–" for v in (s["p50_s"], s["p95_s"]))
         table.append([s["backend"], s["images"], s["failures"], p50, p95, cost])
     daily = library.daily(owner, since=since)
@@ -145,18 +147,21 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     """Attach the Library tab's listeners (all private: the public way in is /library)."""
     browse_in = [session, t.query, t.backends, t.status, t.period, t.offset]
     browse_out = [t.gallery, t.ids, t.page_info, t.offset]
-    show = wire_browse(t, session, library, tab, browse_in, browse_out)
+    show, scores = wire_browse(t, session, library, tab, browse_in, browse_out)
     wire_detail(t, ctx, session, library, tabs)
     t.confirm_btn.click(
         on_delete(library),
         [session, t.selected],
-        [t.confirm_btn, t.viewer, t.details, t.selected],
+        [t.confirm_btn, t.viewer, t.details, t.selected, t.run_box],
         api_visibility="private",
-    ).then(show, browse_in, browse_out, api_visibility="private")
+    ).then(show, browse_in, browse_out, api_visibility="private").then(
+        scores, [session, t.score_period], [t.score_table, t.score_plot], api_visibility="private"
+    )
 
 
 def wire_browse(t: LibraryTab, session: gr.State, library: Library, tab: gr.Tab, browse_in: list, browse_out: list):
-    """Search, filters, pager and scoreboard; returns the page handler (run again after a delete)."""
+    """Search, filters, pager and scoreboard; returns the page's and the scoreboard's handlers (run again
+    after a delete)."""
     private = {"api_visibility": "private"}
 
     async def show(sess, query, backends, status, period, offset, move=0):
@@ -193,7 +198,7 @@ def wire_browse(t: LibraryTab, session: gr.State, library: Library, tab: gr.Tab,
     )
     t.score_period.input(scores, [session, t.score_period], [t.score_table, t.score_plot], **private)
 
-    return show
+    return show, scores
 
 
 def selected_row(library: Library, sess: Session | None, row_id: int | None) -> ImageRow | None:
@@ -209,7 +214,8 @@ def on_delete(library: Library):
         if row is not None:
             library.delete(owner(sess), row.id)
             gr.Info("Deleted: the image, its thumbnail and its entry.")
-        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None
+        # The reopened run goes too: it would still show the deleted image.
+        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None, gr.update(visible=False)
 
     return delete
 

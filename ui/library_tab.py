@@ -12,7 +12,7 @@ import pandas as pd
 from backends import Backend
 
 PAGE_SIZE = 48
-PERIODS = {"Any time": None, "Today": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 365 days": 365}
+PERIODS = {"Any time": None, "Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 365 days": 365}
 STATUSES = ["Any status", "Made", "Failed"]
 SCORE_COLUMNS = ["backend", "images", "failures", "p50 s/image", "p95 s/image", "total cost"]
 
@@ -46,7 +46,7 @@ class LibraryTab:
     run_gallery: gr.Gallery
     score_period: gr.Dropdown
     score_table: gr.Dataframe
-    score_plot: gr.LinePlot
+    score_plot: gr.ScatterPlot
 
 
 def empty_daily() -> pd.DataFrame:
@@ -98,7 +98,8 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
     with gr.Accordion("All-time scoreboard", open=False, elem_id="library-scoreboard"):
         score_period = gr.Dropdown(list(PERIODS), value="Any time", label="Over", min_width=160)
         score_table = gr.Dataframe(headers=SCORE_COLUMNS, interactive=False, wrap=True)
-        score_plot = gr.LinePlot(
+        # Points, not lines: a backend used on one day only still shows.
+        score_plot = gr.ScatterPlot(
             empty_daily(), x="day", y="median_s", color="backend", title="Median seconds per image, by day",
             y_title="seconds", height=260,
         )  # fmt: skip
