@@ -88,6 +88,8 @@ def test_reuse_seed_from_the_history(page, app, fireworks):
     caption = page.locator("#history").inner_text()
     seed = SEED_CAPTION.search(caption).group(1)
     page.locator("#history button.thumbnail-item, #history .thumbnail-item").first.click()
+    page.keyboard.press("Escape")  # the click opened it full screen; it is selected underneath
+    expect(page.locator("#lightbox")).to_be_hidden()
     expect(page.locator("#details")).to_contain_text(f"seed {seed}")
     page.click("#reuse-seed")
     expect(page.locator("#seed input")).to_have_value(seed)

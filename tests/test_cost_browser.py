@@ -18,7 +18,7 @@ def test_columns_and_scoreboard_show_estimated_cost(page, app):
     generate(page, "what does it cost")
     wait_done(page)
     expect(page.locator("#col-fireworks")).to_contain_text("est. cost: $0.0014/image · $0.0014 this run")
-    expect(page.locator("#col-aiml")).to_contain_text("est. cost: price not set/image")
+    expect(page.locator("#col-aiml")).to_contain_text("est. cost: unknown (no price set; set AIML_PRICE_PER_IMAGE)")
     board = page.locator("#scoreboard")
     expect(board).to_contain_text("Cost/image")
     expect(board).to_contain_text("$0.0014")

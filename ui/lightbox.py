@@ -19,7 +19,8 @@ CSS = """
 #lightbox figure { margin: 0; max-width: calc(100vw - 112px); display: flex; flex-direction: column;
   align-items: center; gap: 8px; }
 #lightbox img { max-width: 100%; max-height: calc(100vh - 120px); object-fit: contain; background: #111827; }
-#lightbox figcaption { color: #f9fafb; font-size: 0.95rem; text-align: center; overflow-wrap: anywhere; }
+#lightbox figcaption { color: #f9fafb; font-size: 0.95rem; text-align: center; overflow-wrap: anywhere;
+  padding: 0 12px; }
 #lightbox .lb-count { color: #d1d5db; font-size: 0.8rem; }
 #lightbox button { position: absolute; background: rgba(255, 255, 255, 0.14); color: #fff; border: 0;
   border-radius: 999px; width: 48px; height: 48px; font-size: 28px; line-height: 48px; cursor: pointer; }
