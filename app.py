@@ -22,6 +22,7 @@ from serving import openai_images
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.api import API_QUEUE_ID
 from ui.gates import gate_app_kwargs, one_file_per_upload, share_queue
+from ui.library_hook import served_run_keeper
 from ui.options import PageOptions
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
@@ -132,6 +133,7 @@ def create_app(
         grid_max_cells=settings.grid_max_cells,
         library=kept,
     )
+    demo.library = kept  # for what main() adds beside the page (the OpenAI images routes)
     size = max_queue or queue_max_size()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=size)
     share_queue(demo, API_QUEUE_ID, max(1, size // API_QUEUE_SHARE))  # the API can never fill the page's queue
@@ -161,8 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"Setting error: {err}") from None
     for backend in backends.values():
         print(f"  {backend.label}: {backend.status().message}", flush=True)
-    # on_served_image: where the image library takes each image served over the OpenAI API.
-    options.update(openai_images.launch_options(backends, serve, on_served_image=None))
+    # Images served over the OpenAI API land in the library too.
+    keep = served_run_keeper(getattr(demo, "library", None), backends["local"]) if "local" in backends else None
+    options.update(openai_images.launch_options(backends, serve, on_served_run=keep))
     try:
         demo.launch(
             server_name=args.host,

@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -42,8 +42,8 @@ RETRY_AFTER_S = 5
 KEPT_URL_IMAGES = 64  # response_format=url: the newest images kept in memory, served once asked for
 URL_IMAGE_TTL_S = 3600
 
-#: Where each served image is handed on (the image library connects here): (image, request, its seed).
-ServedImageHook = Callable[[Image.Image, GenerationRequest, int], None]
+#: Where each served run is handed on (the image library connects here): (request, the Local run).
+ServedRunHook = Callable[[GenerationRequest, BackendRun], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -120,13 +120,13 @@ class OpenAIImagesServer:
         local: Backend,
         key: str,
         max_waiting: int = MAX_WAITING,
-        on_served_image: ServedImageHook | None = None,
+        on_served_run: ServedRunHook | None = None,
     ) -> None:
         self.local = local
         self._key = key.encode()
         self.max_waiting = max_waiting
-        #: THE hook point for the image library: called once per served image, after it is made.
-        self.on_served_image = on_served_image
+        #: THE hook point for the image library: called once per served run, before the reply goes.
+        self.on_served_run = on_served_run
         self.url_images = UrlImages()
         self._waiting = 0  # served calls running or queued; touched only on the event loop
 
@@ -180,6 +180,11 @@ class OpenAIImagesServer:
             run = await self._run(call.request, request)
         finally:
             self._waiting -= 1
+        if self.on_served_run is not None:
+            try:
+                await self.on_served_run(call.request, run)
+            except Exception:  # the caller still gets its images
+                log.exception("keeping the served images failed")
         made = [o for o in run.outcomes if o.image is not None]
         if not made:
             return _failure(run)
@@ -205,12 +210,7 @@ class OpenAIImagesServer:
         raise AssertionError("run_backends ends with the backend's run")
 
     async def _item(self, outcome: ImageOutcome, call: ServedCall, request: Request) -> dict:
-        """One ``data`` entry; the image is first handed to the library hook."""
-        if self.on_served_image is not None:
-            try:  # in a thread: a library writes files
-                await asyncio.to_thread(self.on_served_image, outcome.image, call.request, outcome.seed)
-            except Exception:  # the caller still gets its image
-                log.exception("the served-image hook failed")
+        """One ``data`` entry."""
         png = outcome.encoded or await asyncio.to_thread(_png, outcome.image)
         item: dict = {"seed": outcome.seed, "revised_prompt": call.request.prompt}
         if call.response_format == "url":
@@ -222,10 +222,10 @@ class OpenAIImagesServer:
 
 
 def launch_options(
-    backends: Mapping[str, Backend], settings: ServeSettings, on_served_image: ServedImageHook | None = None
+    backends: Mapping[str, Backend], settings: ServeSettings, on_served_run: ServedRunHook | None = None
 ) -> dict:
     """``launch()`` keywords adding the routes for ``backends["local"]``; none when OPENAI_SERVE_KEY is unset."""
     if not settings.key or "local" not in backends:
         return {}
-    server = OpenAIImagesServer(backends["local"], settings.key, settings.max_waiting, on_served_image)
+    server = OpenAIImagesServer(backends["local"], settings.key, settings.max_waiting, on_served_run)
     return {"app_kwargs": {"routes": server.routes()}}

@@ -43,10 +43,13 @@ def _reset(fakes):
 
 
 @pytest.fixture(scope="module")
-def served(fakes, fireworks, aiml, tiny_model):
-    """The app with two configured endpoints and the OpenAI images routes; yields (url, backends, hook calls)."""
+def served(fakes, fireworks, aiml, tiny_model, tmp_path_factory):
+    """The app with two configured endpoints and the OpenAI images routes, its served runs kept in a library
+    as main() keeps them; yields (url, backends, the runs the library kept: (request, seeds))."""
     from app import create_app
+    from library import LibraryConfig
     from ui import LAUNCH_OPTIONS
+    from ui.library_hook import served_run_keeper
     from ui.options import PageOptions
 
     engine, strict = fakes
@@ -62,9 +65,16 @@ def served(fakes, fireworks, aiml, tiny_model):
         openai_keys={"engine": ENGINE_KEY, "strict": STRICT_KEY},
         pricing=Pricing(per_image={"strict": 0.002}),
     )
-    demo, backends = create_app(settings, PageOptions())
-    hooked: list[tuple] = []
-    serve = openai_images.launch_options(backends, ServeSettings(SERVE_KEY), lambda *a: hooked.append(a))
+    demo, backends = create_app(settings, PageOptions(), library=LibraryConfig(dir=tmp_path_factory.mktemp("lib")))
+    keep = served_run_keeper(demo.library, backends["local"])
+    hooked = _Kept()
+    hooked.library = demo.library
+
+    async def hook(req, run):
+        await keep(req, run)
+        hooked.extend((req, o.seed) for o in run.outcomes)
+
+    serve = openai_images.launch_options(backends, ServeSettings(SERVE_KEY), hook)
     port = free_port()
     demo.launch(
         server_name="127.0.0.1",
@@ -77,6 +87,12 @@ def served(fakes, fireworks, aiml, tiny_model):
     )
     yield f"http://127.0.0.1:{port}", backends, hooked
     demo.close()
+
+
+class _Kept(list):
+    """(request, seed) for every image of a served run, after the library kept it."""
+
+    library = None
 
 
 def generate(url: str, **kw):
@@ -155,14 +171,17 @@ def test_the_openai_client_gets_seeded_local_images_with_the_right_key(served):
     images = [Image.open(io.BytesIO(base64.b64decode(d.b64_json))) for d in result.data]
     assert [(im.format, im.size) for im in images] == [("PNG", (128, 96))] * 2
     assert [d.model_extra["seed"] for d in result.data] == [5, 6]
-    assert [(req.width, req.num_inference_steps, seed) for _, req, seed in hooked] == [(128, 1, 5), (128, 1, 6)]
+    assert [(req.width, req.num_inference_steps, seed) for req, seed in hooked] == [(128, 1, 5), (128, 1, 6)]
+    rows = hooked.library.search(None, query="red fox")  # served images land in the library, as page runs do
+    assert sorted((r.seed, r.width, r.height, r.status) for r in rows) == [(5, 128, 96, "ok"), (6, 128, 96, "ok")]
+    assert all((hooked.library.root / r.path).is_file() for r in rows)
     again = oai(url).images.generate(
         prompt="a red fox", size="128x96", extra_body={"seed": 5, "num_inference_steps": 1}
     )
     assert again.data[0].b64_json == result.data[0].b64_json  # same seed, same pixels
     hooked.clear()
     drawn = oai(url).images.generate(prompt="a red fox", size="64x64", extra_body={"num_inference_steps": 1})
-    assert [seed for _, req, seed in hooked] == [hooked[0][1].seed] == [drawn.data[0].model_extra["seed"]] != [0]
+    assert [seed for req, seed in hooked] == [hooked[0][0].seed] == [drawn.data[0].model_extra["seed"]] != [0]
 
 
 def test_a_wrong_or_missing_key_is_refused(served):

@@ -11,7 +11,7 @@ import asyncio
 import io
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -179,3 +179,18 @@ class Keeper:
         if not self.warned:
             self.warned = True
             gr.Warning(f"These images were not saved to the library ({reason}); they are shown here only.")
+
+
+def served_run_keeper(library: Library | None, backend: Backend) -> Callable[..., Awaitable[None]] | None:
+    """What keeps the runs served over the OpenAI images API (``OPENAI_SERVE_KEY``): they land in the
+    workstation's own library, like page runs (serving is refused on a Space unless allowed)."""
+    if library is None:
+        return None
+    keeper = Keeper(library)
+
+    async def keep(request: GenerationRequest, run: BackendRun) -> None:
+        run_id = await keeper.start("run", request)
+        await keeper.save(run_id, backend, request, run, ())
+        keeper.finish()
+
+    return keep
