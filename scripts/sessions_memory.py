@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> dict:
             peak = before
             for done in range(0, args.sessions, args.batch):
                 one_batch(browser, url, min(args.batch, args.sessions - done))
-                peak = max(peak, rss_mb(app_pid))
+                now = rss_mb(app_pid)
+                peak = max(peak, now)
+                print(f"  {done + args.batch} sessions closed: {now:.0f} MB", flush=True)
             closed = time.monotonic()
             after = rss_mb(app_pid)
             while time.monotonic() - closed < args.settle and after - before > 200:
