@@ -202,8 +202,11 @@ def test_the_status_line_says_what_first_use_costs_and_how_compiling_went(tiny_m
     assert "compiling" not in bf16.status().message
     backend._loading, backend._stage = True, "compiling block kind 1/2 (FluxTransformerBlock)"
     assert backend.status().message.endswith(": compiling block kind 1/2 (FluxTransformerBlock)…")
-    lp = loader.LoadedPipeline(None, "cuda", "GPU", "fp8-matmul", "", "none", True, {"compile_s": 14.2})
+    lp = loader.LoadedPipeline(None, "cuda", "GPU", "fp8-matmul", "", "none", True, {"compile_s": 14.2}, "jit")
     lp.cache = {"fxgraph_hit": 2, "autograd_hit": 2, "folder": "/c"}
     assert _compile_note(lp) == " in 14 s, from the compile cache"
     lp.cache = {"fxgraph_hit": 0, "autograd_hit": 0, "folder": "/c"}
     assert _compile_note(lp) == " in 14 s, compile cache filled"
+    backend = LocalBackend(LocalSettings(model=str(tiny_model), device="cpu"))
+    backend.loaded = lp
+    assert "fp8-matmul, compiled (jit) in 14 s, compile cache filled: " in backend.status().message

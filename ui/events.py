@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from backends import Backend, BackendRun, InvalidRequest
-from backends.sizes import CUSTOM
+from backends.sizes import CUSTOM, MAX_SIDE, MIN_SIDE
 from ui import controls
 from ui.allowance import Allowance, Refused, Ticket, plan_spend, visitor_of
 from ui.copy_code import wire_code
@@ -123,7 +123,11 @@ def on_ratio(ratio: str, width: float, height: float) -> tuple[int, int]:
 
 def on_size_change(width: float, height: float, same_size: bool):
     """The ratio follows the size (after a clamp too). Width and height are written back only when
-    `Same size everywhere` snaps them, so a late reply can't undo a value typed meanwhile."""
+    `Same size everywhere` snaps them, so a late reply can't undo a value typed meanwhile.
+
+    Called unpreprocessed: a typed 5000 can arrive before its box clamps it, and Gradio's slider would
+    refuse it (no ratio at all); the ratio is the one for the value the box will show."""
+    width, height = (min(max(v, MIN_SIDE), MAX_SIDE) if isinstance(v, int | float) else v for v in (width, height))
     ratio, w, h = controls.ratio_after_resize(width, height, bool(same_size))
     if not same_size:
         return ratio, gr.skip(), gr.skip()
@@ -601,6 +605,7 @@ def wire(
         [c.ratio, c.width, c.height],
         trigger_mode="always_last",
         show_progress="hidden",
+        preprocess=False,  # see on_size_change
         **private,
     )
     c.same_size.input(on_same_size, [c.same_size, c.width, c.height], [c.ratio, c.width, c.height], **private)

@@ -68,7 +68,7 @@ class LocalBackend(Backend):
         if self.loaded:
             lp = self.loaded
             extra = f", {lp.offload} offload" if lp.offload != "none" else ""
-            compiled = f"compiled ({lp.compile_kind}{_compile_note(lp)})" if lp.compiled else "not compiled"
+            compiled = f"compiled ({lp.compile_kind}){_compile_note(lp)}" if lp.compiled else "not compiled"
             return BackendStatus(True, f"ready on {lp.device_name}, {lp.mode}, {compiled}: {lp.path}{extra}")
         if self._loading:
             return BackendStatus(True, f"loading {self.settings.model}: {self._stage}…")
@@ -218,7 +218,7 @@ def _compile_note(lp: LoadedPipeline) -> str:
     """How long compiling took and whether the compile cache served it, e.g. " in 14 s, from the compile cache"."""
     note = f" in {lp.timings['compile_s']:.0f} s" if "compile_s" in lp.timings else ""
     hits = lp.cache.get("fxgraph_hit", 0) + lp.cache.get("autograd_hit", 0)
-    if lp.cache.get("folder") not in (None, "off"):
+    if lp.compile_kind == "jit" and lp.cache.get("folder") not in (None, "off"):  # AoT packages don't use it
         note += ", from the compile cache" if hits else ", compile cache filled"
     return note
 
