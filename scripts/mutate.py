@@ -108,18 +108,16 @@ MUTATIONS: list[Mutation] = [
         "backends/local/loader.py",
         "if width * height < 1024 * 1024:",
         "if width * height < 512 * 512:",
-        ("tests/test_memory.py", "tests/test_fp8_paths.py", "-k", "plan or offload"),
-        pending="covered by issue 14's tests (backends/local), enable after merge",
+        ("tests/test_local_plan.py::test_auto_offload_plans_for_1024_even_when_the_first_request_is_512",),
     ),
-    # --- the local code, from the same review (tests come with issue 14) ------------------------
+    # --- the local code, from the same review (tests from issue 14) -------------------------------
     Mutation(
         "quantize-on-device",
         "FP8 matmul weights are quantized on the execution device, one block at a time",
         "backends/local/loader.py",
         "quantize_transformer_fp8(pipe.transformer, device, home,",
         'quantize_transformer_fp8(pipe.transformer, "cpu", home,',
-        ("tests/test_fp8_paths.py",),
-        pending="covered by issue 14's tests (backends/local), enable after merge",
+        ("tests/test_local_plan.py", "-k", "quantized_on_the_gpu"),
     ),
     Mutation(
         "model-offload-device",
@@ -127,8 +125,7 @@ MUTATIONS: list[Mutation] = [
         "backends/local/loader.py",
         "pipe.enable_model_cpu_offload(device=device)",
         'pipe.enable_model_cpu_offload(device="cpu")',
-        ("tests/test_fp8_paths.py",),
-        pending="covered by issue 14's tests (backends/local), enable after merge",
+        ("tests/test_local_plan.py::test_the_model_offload_target_is_the_execution_device",),
     ),
     Mutation(
         "aot-token-bound",
@@ -136,8 +133,7 @@ MUTATIONS: list[Mutation] = [
         "backends/local/aot.py",
         "MIN_TOKENS, MAX_TOKENS = 16, 9216",
         "MIN_TOKENS, MAX_TOKENS = 16, 1024",
-        ("tests/test_aot.py",),
-        pending="covered by issue 14's tests (backends/local), enable after merge",
+        ("tests/test_local_plan.py::test_the_aot_token_bound_covers_1536_squared",),
     ),
     Mutation(
         "row-wise-scales",
@@ -145,8 +141,7 @@ MUTATIONS: list[Mutation] = [
         "backends/local/fp8.py",
         "FqnToConfig, PerRow, quantize_",
         "FqnToConfig, PerTensor as PerRow, quantize_",
-        ("tests/test_fp8_paths.py",),
-        pending="covered by issue 14's tests (backends/local), enable after merge",
+        ("tests/test_fp8_paths.py", "-k", "row"),
     ),
     # --- requests ---------------------------------------------------------------------------------
     Mutation(

@@ -223,3 +223,11 @@ def test_space_defaults_and_settings_from_the_environment(tmp_path):
     for name, bad in (("TRUSTED_PROXY_HOPS", "-1"), ("VISITOR_DAILY_IMAGES", "lots"), ("DAILY_BUDGET_USD", "nan")):
         with pytest.raises(ValueError, match=name):
             PageOptions.from_env({name: bad})
+
+
+def test_the_sign_in_button_shows_only_where_the_space_has_oauth():
+    from ui.options import PageOptions
+
+    assert not PageOptions.from_env({"SPACE_ID": "a/b"}).sign_in  # a Space without hf_oauth: no button
+    assert not PageOptions.from_env({"OAUTH_CLIENT_ID": "x"}).sign_in  # not a Space
+    assert PageOptions.from_env({"SPACE_ID": "a/b", "OAUTH_CLIENT_ID": "x"}).sign_in  # hf_oauth: true

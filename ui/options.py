@@ -95,5 +95,7 @@ class PageOptions:
             visitor_daily_images=_whole(env, "VISITOR_DAILY_IMAGES", DEFAULT_SPACE_DAILY_IMAGES if on_space else 0),
             daily_budget_usd=_budget(env),
             ledger_path=default_ledger_path(env),
-            sign_in=on_space and importlib.util.find_spec("authlib") is not None,
+            # Only where the Space really has OAuth (hf_oauth: true sets OAUTH_CLIENT_ID): elsewhere Gradio's
+            # button falls back to a local token and stops the app when there is none.
+            sign_in=on_space and bool(env.get("OAUTH_CLIENT_ID")) and importlib.util.find_spec("authlib") is not None,
         )
