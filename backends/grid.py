@@ -231,6 +231,10 @@ async def run_cells(
 
     The hosted calls overlap; the local backend queues its cells on its one GPU thread.
     """
+    # Checked before any cell starts: a cell whose backend is missing would never report, and the grid would wait.
+    unknown = next((c.backend for c in cells if c.backend not in backends), None)
+    if unknown is not None:
+        raise GridError(f"backend {unknown[:40]!r} is unknown; use {', '.join(backends)}")
     queue: asyncio.Queue[tuple[Cell, BackendRun]] = asyncio.Queue()
 
     async def one(cell: Cell) -> None:

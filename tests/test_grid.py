@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from PIL import Image
 
@@ -110,3 +112,25 @@ def test_grid_sheet_layout_and_params_chunk(tmp_path):
         assert sheet.getpixel((x, top + 192)) == Image.new("RGB", (1, 1), colour).getpixel((0, 0))
     path = save_grid(sheet, tmp_path / "grid.png", {"x_axis": "seed", "x_values": ["1", "2", "3", "4"]})
     assert read_grid_params(path)["x_values"] == ["1", "2", "3", "4"]
+
+
+async def test_a_cell_whose_backend_is_unknown_is_refused_before_any_cell_runs_not_waited_for():
+    from backends.grid import Cell, run_cells
+
+    class Never:  # a backend that must not be called
+        id, label = "fireworks", "Fireworks"
+
+        async def generate(self, request, ctx):  # pragma: no cover - the point is that it never runs
+            raise AssertionError("a cell ran")
+
+    cells = [
+        Cell(0, 0, "fireworks", GenerationRequest("a", seed=1)),
+        Cell(1, 0, "nonesuch", GenerationRequest("a", seed=1)),
+    ]
+
+    async def drain() -> None:
+        async for _ in run_cells(cells, {"fireworks": Never()}):
+            pass
+
+    with pytest.raises(GridError, match="nonesuch"):  # a hang would end in TimeoutError, failing the test
+        await asyncio.wait_for(drain(), 30)
