@@ -9,8 +9,8 @@ from urllib.parse import urljoin
 import httpx
 
 from backends.errors import ContentFiltered, NotAnImage, UpstreamError
-from backends.hosted import HostedBackend, Upstream
-from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, make_client, send_with_retries
+from backends.hosted import HostedBackend, Upstream, reply_json
+from backends.http import SendTrace, fetch, make_client, send_with_retries
 from backends.imaging import EncodedImage, read_base64_image, read_image
 from backends.types import GenerationRequest
 from backends.urlguard import PublicOnlyBackend, UrlPolicy
@@ -133,29 +133,22 @@ class AimlBackend(HostedBackend):
             return await asyncio.to_thread(read_image, reply.content, "image at the returned URL")
         raise UpstreamError("too many redirects fetching the image")
 
+    async def image_from(self, b64: str | None, url: str | None, source: str) -> EncodedImage:
+        """The image a reply points at: inline base64 (or a ``data:`` URL), else a URL fetched with care."""
+        if b64:
+            return await asyncio.to_thread(read_base64_image, b64, source)
+        if url and url.startswith("data:"):
+            return await asyncio.to_thread(read_base64_image, url, source)
+        if url:
+            return await self.fetch_image(url)
+        raise NotAnImage(f"the {source} holds neither a URL nor image data")
+
     async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
         body = aiml_body(request, index, self.safety_checker)
-        headers = {"Authorization": f"Bearer {api_key}"}
-
-        async def send(trace: SendTrace):
-            url = self.base_url + PATH
-            return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
-
-        reply = await send_with_retries(send, self.retry, self.sleep)
-        try:
-            data = reply.json()
-        except ValueError as err:
-            raise UpstreamError("the AI/ML API sent a reply that is not JSON") from err
-        parsed = parse_aiml_reply(data)
+        reply = await self.post(PATH, body, {"Authorization": f"Bearer {api_key}"})
+        parsed = parse_aiml_reply(reply_json(reply, "the AI/ML API"))
         ref = parsed.images[0]
         if ref.filtered:
             raise ContentFiltered("the AI/ML API's safety checker flagged the image")
-        if ref.b64:
-            image = await asyncio.to_thread(read_base64_image, ref.b64, "AI/ML API reply")
-        elif ref.url and ref.url.startswith("data:"):
-            image = await asyncio.to_thread(read_base64_image, ref.url, "AI/ML API reply")
-        elif ref.url:
-            image = await self.fetch_image(ref.url)
-        else:
-            raise NotAnImage("the AI/ML API reply holds neither a URL nor image data")
+        image = await self.image_from(ref.b64, ref.url, "AI/ML API reply")
         return Upstream(image, parsed.seed, parsed.server_s)

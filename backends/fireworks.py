@@ -7,7 +7,6 @@ import json
 
 from backends.errors import ContentFiltered, NotAnImage, UpstreamError
 from backends.hosted import HostedBackend, Upstream
-from backends.http import MAX_REPLY_BYTES, SendTrace, fetch, send_with_retries
 from backends.imaging import EncodedImage, read_base64_image, read_image
 from backends.redact import shown
 from backends.sizes import nearest_ratio
@@ -87,13 +86,7 @@ class FireworksBackend(HostedBackend):
 
     async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
         body = fireworks_body(request, index)
-        headers = {"Authorization": f"Bearer {api_key}", "Accept": ACCEPT}
-
-        async def send(trace: SendTrace):
-            url = self.base_url + PATH
-            return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
-
-        reply = await send_with_retries(send, self.retry, self.sleep)
+        reply = await self.post(PATH, body, {"Authorization": f"Bearer {api_key}", "Accept": ACCEPT})
         # Checking takes ~10 ms per 1024² PNG (CRCs and an inflate, no pixel decode): in a worker
         # thread (zlib releases the GIL), so the event loop keeps reading the other bodies meanwhile.
         ctype, reply_headers = reply.headers.get("content-type", ""), dict(reply.headers)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from backends.errors import BackendError, MissingKey, Timeout, UpstreamError
-from backends.http import DEADLINE_S, RetryPolicy, Sleep
+from backends.http import DEADLINE_S, MAX_REPLY_BYTES, RetryPolicy, SendTrace, Sleep, fetch, send_with_retries
 from backends.imaging import EncodedImage
 from backends.redact import shown, using
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
@@ -40,6 +40,14 @@ def reported_seed(value: object) -> int | None:
     if isinstance(value, int) and 0 <= value <= MAX_REPORTED_SEED:
         return value
     return None
+
+
+def reply_json(reply: httpx.Response, who: str) -> object:
+    """The reply's JSON, or UpstreamError naming ``who`` sent something else."""
+    try:
+        return reply.json()
+    except ValueError as err:
+        raise UpstreamError(f"{who} sent a reply that is not JSON") from err
 
 
 def detached(err: BackendError) -> BackendError:
@@ -93,6 +101,15 @@ class HostedBackend(Backend):
     async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
         """One image for ``request.image_seed(index)``, as the API returned it."""
         raise NotImplementedError
+
+    async def post(self, path: str, body: dict, headers: Mapping[str, str]) -> httpx.Response:
+        """POST ``body`` as JSON to ``path`` on the API: the reply capped while it streams, retried by the policy."""
+
+        async def send(trace: SendTrace):
+            url = self.base_url + path
+            return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
+
+        return await send_with_retries(send, self.retry, self.sleep)
 
     async def _one(self, request: GenerationRequest, index: int, key: str) -> tuple[ImageOutcome, float | None]:
         sent = request.image_seed(index)

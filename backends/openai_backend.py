@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 import httpx
 
 from backends import openai_wire as wire
 from backends.aiml import AimlBackend
-from backends.errors import NotAnImage, UpstreamError
-from backends.hosted import HostedBackend, Upstream
-from backends.http import MAX_REPLY_BYTES, RetryPolicy, SendTrace, fetch, send_with_retries
-from backends.imaging import decode_base64_image
+from backends.hosted import HostedBackend, Upstream, reply_json
+from backends.http import RetryPolicy
 from backends.openai_config import OpenAIEndpoint
 from backends.types import BackendStatus, GenerationRequest
 from backends.urlguard import UrlPolicy
@@ -48,6 +45,7 @@ class OpenAICompatBackend(HostedBackend):
     # only over https to public addresses (checked on connect), every redirect hop checked, capped.
     cdn_client = AimlBackend.cdn_client
     fetch_image = AimlBackend.fetch_image
+    image_from = AimlBackend.image_from
 
     def resolve_key(self, session_key: str | None) -> str:
         if self.key_env is None:
@@ -65,24 +63,7 @@ class OpenAICompatBackend(HostedBackend):
     async def generate_one(self, request: GenerationRequest, index: int, api_key: str) -> Upstream:
         body = wire.request_body(self.endpoint, request, index)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-        async def send(trace: SendTrace):
-            url = self.base_url + PATH
-            return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
-
-        reply = await send_with_retries(send, self.retry, self.sleep)
-        try:
-            data = reply.json()
-        except ValueError as err:
-            raise UpstreamError("the reply is not JSON") from err
-        ref = wire.parse_reply(data)
-        if ref.b64:
-            image = await asyncio.to_thread(decode_base64_image, ref.b64, f"{self.label} reply")
-        elif ref.url and ref.url.startswith("data:"):
-            image = await asyncio.to_thread(decode_base64_image, ref.url, f"{self.label} reply")
-        elif ref.url:
-            image = await self.fetch_image(ref.url)
-        else:  # parse_reply never returns an empty reference; kept so a change there fails loudly
-            raise NotAnImage("the reply holds no image")
+        ref = wire.parse_reply(reply_json(await self.post(PATH, body, headers), f"the {self.label} endpoint"))
+        image = await self.image_from(ref.b64, ref.url, f"{self.label} reply")
         # The seed it used is the one sent: the protocol reports none.
         return Upstream(image, body.get("seed"))
