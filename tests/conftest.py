@@ -127,10 +127,33 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1600, "height": 1200}, accept_downloads=True)
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def new_page(browser, viewport):
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)
+    return context, page
+
+
+@pytest.fixture
+def page(browser):
+    context, page = new_page(browser, {"width": 1600, "height": 1200})
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser):
+    context, page = new_page(browser, DESKTOP)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser):
+    context, page = new_page(browser, PHONE)
     yield page
     context.close()

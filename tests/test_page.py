@@ -12,36 +12,13 @@ import pytest
 from playwright.sync_api import expect
 
 from backends.local import LocalSettings
-from tests.conftest import app_settings, launch
+from tests.conftest import DESKTOP, PHONE, app_settings, launch, new_page
 from tests.test_browser import generate, open_app, set_number, tick, wait_done
 from ui.options import PageOptions
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 SLOW = 120_000  # ms: a bound on waits for a state, long enough for a loaded machine
-
-
-def new_page(browser, viewport):
-    context = browser.new_context(viewport=viewport, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    return context, page
-
-
-@pytest.fixture
-def desktop(browser):
-    context, page = new_page(browser, DESKTOP)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def phone(browser):
-    context, page = new_page(browser, PHONE)
-    yield page
-    context.close()
 
 
 def toasts(page):

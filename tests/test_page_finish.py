@@ -10,24 +10,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import DESKTOP, PHONE, new_page
 from tests.test_browser import generate, open_app, set_number, tick, wait_done
-from tests.test_page import DESKTOP, PHONE, new_page
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def desktop(browser):
-    context, page = new_page(browser, DESKTOP)
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def phone(browser):
-    context, page = new_page(browser, PHONE)
-    yield page
-    context.close()
 
 
 def bars(page):
