@@ -8,7 +8,6 @@ read-only folder) never hides an image: the run shows it and one warning says it
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -21,7 +20,7 @@ from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
 from backends.cost import run_cost
 from library import ImageRow, Library
 from library.store import LOCAL_OWNER, NotSaved
-from ui.pngmeta import BadPng, text_chunks, with_text_chunks
+from ui.pngmeta import png_with_params
 from ui.present import caption, image_params, records
 
 log = logging.getLogger(__name__)
@@ -36,25 +35,8 @@ def wait_for_thumbnails() -> None:
 
 
 def png_bytes(outcome: ImageOutcome, params: dict) -> bytes | None:
-    """The image as a PNG with the download's text chunks: the upstream's bytes as they are where
-    there are some (``outcome.encoded``), else the pixels encoded once."""
-    encoded = outcome.encoded
-    if encoded is not None:
-        try:
-            return with_text_chunks(encoded, text_chunks(params))
-        except BadPng:
-            pass
-    image = getattr(outcome, "image", None)
-    if image is None:
-        return None
-    from PIL import PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    for key, text in text_chunks(params):
-        info.add_itxt(key, text)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info, compress_level=1)
-    return buf.getvalue()
+    """The image as a PNG with the download's text chunks (the upstream's checked bytes, not re-encoded)."""
+    return png_with_params(outcome.image, params) if outcome.image is not None else None
 
 
 def image_rows(

@@ -78,13 +78,24 @@ def write_png(image: EncodedImage, path: Path, params: dict) -> Path:
     return path
 
 
-def save_png(image: Image.Image | EncodedImage, path: Path, params: dict) -> Path:
-    """Write ``image`` as PNG with ``params`` in text chunks; pixels (a PIL image) are encoded at level 1 first."""
+def _encoded(image: Image.Image | EncodedImage | StoredImage) -> EncodedImage:
+    """``image`` as checked PNG chunks: a saved file's are read back (checked when first written, so only
+    the chunk structure again), pixels (a PIL image) are encoded at level 1."""
     if isinstance(image, StoredImage):
-        image = validate_png(image.data, "saved image", check_pixels=False)
-    elif not isinstance(image, EncodedImage):
-        image = EncodedImage.from_pil(image)
-    return write_png(image, path, params)
+        return validate_png(image.data, "saved image", check_pixels=False)
+    if not isinstance(image, EncodedImage):
+        return EncodedImage.from_pil(image)
+    return image
+
+
+def save_png(image: Image.Image | EncodedImage | StoredImage, path: Path, params: dict) -> Path:
+    """Write ``image`` as PNG with ``params`` in text chunks."""
+    return write_png(_encoded(image), path, params)
+
+
+def png_with_params(image: Image.Image | EncodedImage | StoredImage, params: dict) -> bytes:
+    """``image`` as PNG bytes with ``params`` in text chunks: the same file ``save_png`` writes."""
+    return b"".join(_encoded(image).parts([_itxt(key, text) for key, text in text_chunks(params)]))
 
 
 # --- reading --------------------------------------------------------------------------------
