@@ -334,9 +334,9 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "run-allowance-per-image",
         "A page run spends one image of the allowance per image on the server's keys",
-        "ui/events.py",
-        "return num_images * sum(1 for b in backends",
-        "return sum(1 for b in backends",
+        "ui/allowance.py",
+        "        images += 1",
+        "        images += backend.id not in used",
         ("tests/test_page_parts.py::test_server_key_images_count_only_hosted_backends_without_a_pasted_key",),
     ),
 ]

@@ -12,15 +12,14 @@ from PIL import Image
 from backends import BackendRun, GenerationRequest, ImageOutcome, Progress
 from backends.types import BackendStatus
 from ui import events
+from ui.allowance import plan_spend, visitor_of
 from ui.events import (
     Context,
     clamp_warning,
-    client_id,
     on_restore,
     on_same_size,
     on_size_change,
     pick_ab_pair,
-    server_key_images,
 )
 from ui.history import HistoryEntry
 from ui.layout import default_ticked
@@ -169,11 +168,12 @@ def test_default_ticks_only_ready_backends():
 
 def test_server_key_images_count_only_hosted_backends_without_a_pasted_key():
     chosen = [FakeBackend("local"), FakeBackend("fireworks", key_env="K"), FakeBackend("aiml", key_env="A")]
-    assert server_key_images(chosen, {}, 4) == 8
-    assert server_key_images(chosen, {"aiml": "mine"}, 4) == 4
+    four_each = [(b, 4) for b in chosen for _ in range(4)]
+    assert plan_spend(four_each, {}).images == 8
+    assert plan_spend(four_each, {"aiml": "mine"}).images == 4
 
 
-def test_client_id_is_the_entry_the_trusted_proxy_appended_counted_from_the_right():
+def test_the_visitor_is_the_entry_the_trusted_proxy_appended_counted_from_the_right():
     class Req:
         headers = {"x-forwarded-for": "198.51.100.77, 203.0.113.9, 10.0.0.1"}  # forged first, the proxy's last
         username = None
@@ -181,11 +181,11 @@ def test_client_id_is_the_entry_the_trusted_proxy_appended_counted_from_the_righ
         class client:  # noqa: N801
             host = "10.16.3.80"
 
-    assert client_id(Req(), proxy_hops=1) == "addr:10.0.0.1"
-    assert client_id(Req(), proxy_hops=2) == "addr:203.0.113.9"
-    assert client_id(Req(), proxy_hops=0) == "addr:10.16.3.80"
-    assert client_id(Req(), proxy_hops=4) == "addr:10.16.3.80"  # fewer entries than hops: the socket, as ProxyFix
-    assert client_id(None, proxy_hops=1) == "unknown"
+    assert visitor_of(Req(), proxy_hops=1)[0] == "addr:10.0.0.1"
+    assert visitor_of(Req(), proxy_hops=2)[0] == "addr:203.0.113.9"
+    assert visitor_of(Req(), proxy_hops=0)[0] == "addr:10.16.3.80"
+    assert visitor_of(Req(), proxy_hops=4)[0] == "addr:10.16.3.80"  # fewer entries than hops: the socket, as ProxyFix
+    assert visitor_of(None, proxy_hops=1)[0] == "unknown"
 
 
 @pytest.fixture

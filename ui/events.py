@@ -20,7 +20,7 @@ import gradio as gr
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM, MAX_SIDE, MIN_SIDE
 from ui import controls
-from ui.allowance import Allowance, Refused, Ticket, plan_spend, visitor_of
+from ui.allowance import Allowance, Refused, Ticket, plan_spend
 from ui.copy_code import wire_code
 from ui.history import HistoryEntry
 from ui.layout import (
@@ -164,16 +164,6 @@ def clamp_warning(note: str | None) -> str | None:
     if not parts:
         return None
     return "Nothing was sent: " + "; ".join(parts) + ". Check it and press Generate again."
-
-
-def client_id(request: gr.Request | None, proxy_hops: int) -> str:
-    """The visitor: the signed-in account, else the address the trusted proxy saw (see ui.allowance)."""
-    return visitor_of(request, proxy_hops)[0]
-
-
-def server_key_images(backends: Sequence[Backend], keys: Mapping[str, str], num_images: int) -> int:
-    """Images this run makes on the server's keys (a pasted key or the local GPU spends none)."""
-    return num_images * sum(1 for b in backends if b.key_env and not (keys.get(b.id) or "").strip())
 
 
 def take_allowance(

@@ -9,24 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
 
 import gradio as gr
 
-from backends import Backend, InvalidRequest
+from backends import InvalidRequest
 from backends.grid import MAX_CELLS
 from ui import controls
 from ui.allowance import Refused
 from ui.events import Context, take_allowance
-from ui.grid_run import GridPlan, make_grid, plan_grid, seed_words
+from ui.grid_run import make_grid, plan_grid, seed_words
 from ui.grid_tab import summary_markdown
 from ui.session import Session
-
-
-def grid_server_images(plan: GridPlan, backends: Mapping[str, Backend], keys: Mapping[str, str]) -> int:
-    """Cells that spend the server's keys (a pasted key or the local GPU spends none)."""
-    spends = [backends.get(cell.backend) for cell in plan.cells]
-    return sum(1 for b in spends if b is not None and b.key_env and not (keys.get(b.id) or "").strip())
 
 
 def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> None:
