@@ -271,8 +271,3 @@ def decode_image(data: bytes, source: str = "reply") -> Image.Image:
         raise _damaged(source, str(err)) from err
     out.info = {}  # nothing an upstream put in its text chunks
     return out
-
-
-def decode_base64_image(text: str, source: str = "reply") -> Image.Image:
-    """``decode_image`` for base64 text (tests and tools; the backends use ``read_base64_image``)."""
-    return decode_image(_b64(text, source), source)

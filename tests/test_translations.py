@@ -15,7 +15,7 @@ from backends.aiml import aiml_body, is_allowed_image_url, parse_aiml_reply
 from backends.fireworks import fireworks_body, parse_fireworks_reply
 from backends.hosted import reported_seed
 from backends.http import RetryPolicy, api_message, backoff_s, error_for_status, is_retryable_status, retry_after_s
-from backends.imaging import decode_base64_image, decode_image, sniff
+from backends.imaging import decode_image, read_base64_image, sniff
 from backends.sizes import RATIO_SIZES, nearest_ratio, ratio_for_size, snap_to_preset
 
 
@@ -231,7 +231,7 @@ def test_images_are_sniffed_not_trusted():
     assert sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
     with pytest.raises(e.NotAnImage):
         decode_image(b"\x89PNG\r\n\x1a\ntruncated")
-    assert decode_base64_image("data:image/png;base64," + base64.b64encode(png()).decode()).size == (8, 6)
+    assert read_base64_image("data:image/png;base64," + base64.b64encode(png()).decode()).size == (8, 6)
 
 
 # --- HTTP policy -------------------------------------------------------------------------
