@@ -17,13 +17,14 @@ import gradio as gr
 from backends import Backend, Settings, build_backends, cost, redact
 from backends.http import make_client
 from backends.local.zerogpu import on_zerogpu
+from config import PageOptions
 from library import Library, LibraryConfig
+from runs.keeper import served_run_keeper
 from serving import openai_images
+from spend.gate import gate_app_kwargs
 from ui import LAUNCH_OPTIONS, build_demo
-from ui.api import API_QUEUE_ID
-from ui.gates import gate_app_kwargs, one_file_per_upload, share_queue
-from ui.library_hook import served_run_keeper
-from ui.options import PageOptions
+from ui.api.endpoints import API_QUEUE_ID
+from ui.api.queue import one_file_per_upload, share_queue
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
 QUEUE_MAX_SIZE = 64  # runs waiting beyond those; more get "queue is full" instead of waiting for ever

@@ -11,13 +11,13 @@ import httpx
 
 from backends import aiml, fireworks
 from backends.cost import Pricing
-from backends.grid import MAX_CELLS
 from backends.http import DEADLINE_S, READ_TIMEOUT_S
 from backends.local import LocalBackend, LocalSettings
 from backends.openai_backend import OpenAICompatBackend
 from backends.openai_config import ENV as OPENAI_ENV
 from backends.openai_config import OpenAIEndpoint, parse_endpoints
 from backends.types import Backend
+from runs.grid.plan import MAX_CELLS
 
 
 @dataclass(frozen=True)

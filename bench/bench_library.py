@@ -77,7 +77,7 @@ def bench_search(lib: Library, rng: random.Random, n: int = 200) -> tuple[float,
 
 def bench_page(lib: Library) -> tuple[float, float]:
     from ui import library_access
-    from ui.library_events import browse
+    from ui.library_tab.handlers import browse
 
     cold = timed(browse, lib, LOCAL_OWNER, "", None, "Any status", "Any time", 0)  # thumbnails made now
     warm = []
@@ -88,7 +88,7 @@ def bench_page(lib: Library) -> tuple[float, float]:
 
 
 def wait_for_thumbnails() -> None:
-    from ui.library_hook import wait_for_thumbnails as wait
+    from runs.keeper import wait_for_thumbnails as wait
 
     wait()
 
@@ -96,9 +96,9 @@ def wait_for_thumbnails() -> None:
 async def run_once(keep: Library | None, latency: float, png: bytes) -> float:
     from backends import GenerationRequest
     from bench.stub_backends import stub_backends
-    from ui.history import History
-    from ui.library_hook import Keeper
-    from ui.session import Session
+    from runs.history import History
+    from runs.keeper import Keeper
+    from runs.session import Session
 
     with tempfile.TemporaryDirectory() as tmp:
         sess = Session(history=History(root=Path(tmp)))

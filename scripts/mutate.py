@@ -49,7 +49,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "grid-cell-cap",
         "A grid of more than GRID_MAX_CELLS cells is refused; exactly the limit runs",
-        "backends/grid.py",
+        "runs/grid/plan.py",
         "if count > max_cells:",
         "if count > max_cells + 1:",
         (f"{G}::test_a_grid_of_exactly_the_cell_limit_runs_and_one_more_is_refused",),
@@ -65,7 +65,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "grid-one-backend",
         "Without a backend axis exactly one backend must be ticked",
-        "backends/grid.py",
+        "runs/grid/plan.py",
         "if not on_axis and len(backends) != 1:",
         "if not on_axis and len(backends) > 1:",
         (G, "-k", "no_backend_axis_and_no_backend or nothing_ticked"),
@@ -73,7 +73,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "grid-failed-not-billed",
         "Failed grid cells are captioned 'not billed' on the grid image",
-        "ui/grid_run.py",
+        "runs/grid/run.py",
         'cost = per_image.text() if outcome.status in BILLED else "not billed"',
         "cost = per_image.text()",
         (f"{G}::test_a_failed_cells_caption_on_the_grid_image_says_not_billed",),
@@ -81,7 +81,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "grid-allowance-per-cell",
         "RATE_LIMIT_PER_MIN counts images: a 16-cell grid on one backend spends 16",
-        "ui/grid_events.py",
+        "ui/page/grid_handlers.py",
         "for x in plan.cells if x.backend in backends]",
         "for x in {c.backend: c for c in plan.cells}.values() if x.backend in backends]",
         (f"{G}::test_a_16_cell_grid_on_one_backend_spends_16_images_of_the_allowance",),
@@ -326,7 +326,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "rate-window-minute",
         "RATE_LIMIT_PER_MIN counts images in a sliding minute",
-        "ui/ratelimit.py",
+        "spend/ratelimit.py",
         "WINDOW_S = 60.0",
         "WINDOW_S = 6.0",
         ("tests/test_page_parts.py::test_rate_limit_counts_images_per_client_in_a_sliding_minute_and_names_the_wait",),
@@ -334,7 +334,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "run-allowance-per-image",
         "A page run spends one image of the allowance per image on the server's keys",
-        "ui/allowance.py",
+        "spend/allowance.py",
         "        images += 1",
         "        images += backend.id not in used",
         ("tests/test_page_parts.py::test_server_key_images_count_only_hosted_backends_without_a_pasted_key",),

@@ -77,8 +77,8 @@ class RunningApp:
 
 def launch(settings: Settings, options=None) -> RunningApp:
     from app import create_app
+    from config import PageOptions
     from ui import LAUNCH_OPTIONS
-    from ui.options import PageOptions
 
     demo, backends = create_app(settings, options or PageOptions())
     port = free_port()

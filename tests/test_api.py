@@ -9,8 +9,8 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 
+from images.pngmeta import CHUNK_KEY, read_params
 from tests.conftest import AIML_KEY, FW_KEY
-from ui.pngmeta import CHUNK_KEY, read_params
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import threading
 from gradio_client import Client
 from PIL import Image
 
-from ui.pngmeta import read_params
+from images.pngmeta import read_params
 
 
 def test_a_slow_caller_keeps_its_images_while_others_make_300(app, fireworks, aiml):

@@ -180,7 +180,7 @@ def test_guidance_says_local_ignores_it_when_local_is_ticked(page, app):
 def test_dropping_a_png_restores_its_settings(page, app, tmp_path):
     from PIL import Image
 
-    from ui.pngmeta import save_png
+    from images.pngmeta import save_png
 
     png = save_png(
         Image.new("RGB", (64, 64)),

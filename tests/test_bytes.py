@@ -20,11 +20,11 @@ from backends.aiml import AimlBackend
 from backends.fireworks import FireworksBackend
 from backends.http import make_client
 from backends.types import Backend, BackendRun, ImageOutcome, RunContext
+from runs.history import History
+from runs.session import Session
 from tests.fakes.servers import FakeAiml, FakeFireworks, photo_like_png
-from ui import events
-from ui.api import register_api
-from ui.history import History
-from ui.session import Session
+from ui.api.endpoints import register_api
+from ui.page import handlers as events
 
 SLOW_S = 0.010  # the issue's bound: nothing on the event loop for longer than this
 KEY = "loop-test-key"
@@ -240,7 +240,7 @@ def test_history_files_are_served_where_they_are_written(tmp_path):
     """Gradio neither copies nor hashes a history file: it is in a static path."""
     from gradio import processing_utils
 
-    from ui.history import serve_history
+    from ui.sessions import serve_history
 
     root = tmp_path / "served"
     serve_history(root)

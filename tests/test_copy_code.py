@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ui.copy_code import api_args, curl_snippet, python_snippet
+from ui.page.copy_code import api_args, curl_snippet, python_snippet
 
 ARGS = api_args('it\'s a "fox"', ["fireworks", "aiml"], "4:3", 1152.0, 896.0, 4.0, 3.5, 321, 2.0)
 

@@ -8,8 +8,8 @@ from PIL import Image
 from backends import BackendRun, GenerationRequest, ImageOutcome
 from backends import errors as e
 from backends.cost import FIREWORKS_PRICE_PER_STEP, Pricing, configure, current, image_cost, run_cost
-from ui.scoreboard import COLUMNS, Scoreboard
-from ui.session import RunState, cost_line
+from runs.scoreboard import COLUMNS, Scoreboard
+from runs.session import RunState, cost_line
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def test_scoreboard_has_cost_per_image_and_total():
 
 def test_records_carry_the_figures():
     from backends import Backend
-    from ui.present import records
+    from runs.records import records
 
     class Fw(Backend):
         id, label = "fireworks", "Fireworks"

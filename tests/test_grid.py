@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from backends import GenerationRequest
-from backends.grid import GridError, parse_axis, plan_cells
-from ui.grid_sheet import GridCell, grid_sheet, read_grid_params, save_grid
+from images.grid_sheet import GridCell, grid_sheet, read_grid_params, save_grid
+from runs.grid.plan import GridError, parse_axis, plan_cells
 
 LABELS = {"local": "Local FP8", "fireworks": "Fireworks", "aiml": "AI/ML API"}
 BASE = GenerationRequest(prompt="a red fox in the snow", seed=42)
@@ -115,7 +115,7 @@ def test_grid_sheet_layout_and_params_chunk(tmp_path):
 
 
 async def test_a_cell_whose_backend_is_unknown_is_refused_before_any_cell_runs_not_waited_for():
-    from backends.grid import Cell, run_cells
+    from runs.grid.plan import Cell, run_cells
 
     class Never:  # a backend that must not be called
         id, label = "fireworks", "Fireworks"

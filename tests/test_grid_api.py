@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 
-from ui.grid_sheet import read_grid_params
+from images.grid_sheet import read_grid_params
 
 
 @pytest.fixture(scope="module")

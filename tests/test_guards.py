@@ -20,10 +20,10 @@ from gradio_client import Client
 from backends import GenerationRequest, RunContext
 from backends import errors as e
 from backends.fireworks import FireworksBackend
-from backends.grid import GridError, parse_axis, plan_cells
+from config import PageOptions
+from runs.grid.plan import GridError, parse_axis, plan_cells
+from runs.session import Session
 from tests.conftest import AIML_KEY, FW_KEY, app_settings, free_port, launch
-from ui.options import PageOptions
-from ui.session import Session
 
 MB = 1024 * 1024
 SMALL = {"width": 256, "height": 256}
@@ -146,16 +146,16 @@ def test_a_16_cell_grid_on_one_backend_spends_16_images_of_the_allowance(firewor
 
 # --- 4. a failed cell is not billed on the grid image ----------------------------------------------
 def test_a_failed_cells_caption_on_the_grid_image_says_not_billed(client, fireworks, monkeypatch):
-    import ui.grid_run
+    import runs.grid.run
 
     drawn: list = []
-    real = ui.grid_run.grid_sheet
+    real = runs.grid.run.grid_sheet
 
     def spy(*args, **kw):
         drawn.append(args[5])  # the cells, as they are drawn
         return real(*args, **kw)
 
-    monkeypatch.setattr(ui.grid_run, "grid_sheet", spy)
+    monkeypatch.setattr(runs.grid.run, "grid_sheet", spy)
     fireworks.mode = "400"
     _, records = client.predict(
         prompt="a fox", x_axis="backend", x_values="fireworks, aiml", seed=3, **SMALL, api_name="/grid"

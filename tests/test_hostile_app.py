@@ -9,8 +9,8 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 
+from images.pngmeta import CHUNK_KEY
 from tests.conftest import AIML_KEY, FW_KEY
-from ui.pngmeta import CHUNK_KEY
 
 PASTED_FW_KEY = "pasted-fw-key-0a1b2c3d4e"
 

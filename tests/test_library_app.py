@@ -9,9 +9,9 @@ import httpx
 from gradio_client import Client
 
 from backends import Settings
+from images.pngmeta import read_params
 from library import Library, LibraryConfig
 from tests.conftest import AIML_KEY, FW_KEY, free_port
-from ui.pngmeta import read_params
 
 
 def settings_for(fireworks, aiml) -> Settings:
@@ -26,8 +26,8 @@ def settings_for(fireworks, aiml) -> Settings:
 
 def serve(fireworks, aiml, config: LibraryConfig, **launch):
     from app import create_app
+    from config import PageOptions
     from ui import LAUNCH_OPTIONS
-    from ui.options import PageOptions
 
     demo, _ = create_app(settings_for(fireworks, aiml), PageOptions(), library=config)
     port = free_port()

@@ -11,13 +11,13 @@ from PIL import Image
 from backends import BackendRun, GenerationRequest, ImageOutcome
 from backends.errors import RateLimited
 from bench.stub_backends import StubBackend
+from images.pngmeta import read_params
 from library import Library
 from library.store import NotSaved
-from ui import library_hook
-from ui.history import History
-from ui.library_hook import Keeper, wait_for_thumbnails
-from ui.pngmeta import read_params
-from ui.session import Session
+from runs import keeper as library_hook
+from runs.history import History
+from runs.keeper import Keeper, wait_for_thumbnails
+from runs.session import Session
 
 
 def a_png() -> bytes:
@@ -64,14 +64,13 @@ def test_a_run_keeps_every_image_asked_for_with_its_run(tmp_path):
 def test_a_failed_save_still_shows_the_images_with_one_warning(tmp_path, monkeypatch):
     lib = Library(tmp_path / "lib")
     warnings: list[str] = []
-    monkeypatch.setattr(library_hook.gr, "Warning", lambda text: warnings.append(text))
 
     def full(row, png):
         raise NotSaved("the disk is full")
 
     monkeypatch.setattr(lib, "save_image", full)
     sess = Session(history=History(root=tmp_path / "history"))
-    sess.keeper = Keeper(lib)
+    sess.keeper = Keeper(lib, notify=warnings.append)
     asyncio.run(run(sess, [StubBackend("fireworks", 0.01, a_png()), StubBackend("aiml", 0.01, a_png())]))
     assert len(sess.history.entries) == 4  # every image still shown
     assert len(warnings) == 1 and "not saved" in warnings[0] and "disk is full" in warnings[0]
@@ -80,9 +79,8 @@ def test_a_failed_save_still_shows_the_images_with_one_warning(tmp_path, monkeyp
 def test_an_unexpected_error_in_the_library_never_breaks_a_run(tmp_path, monkeypatch):
     lib = Library(tmp_path / "lib")
     warnings: list[str] = []
-    monkeypatch.setattr(library_hook.gr, "Warning", lambda text: warnings.append(text))
     monkeypatch.setattr(library_hook, "image_rows", lambda *a: (_ for _ in ()).throw(RuntimeError("a bug")))
     sess = Session(history=History(root=tmp_path / "history"))
-    sess.keeper = Keeper(lib)
+    sess.keeper = Keeper(lib, notify=warnings.append)
     asyncio.run(run(sess, [StubBackend("fireworks", 0.01, a_png())]))
     assert len(sess.history.entries) == 2 and len(warnings) == 1 and "RuntimeError" in warnings[0]

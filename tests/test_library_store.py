@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from images.pngmeta import text_chunks, with_text_chunks
 from library import ImageRow, Library, LibraryConfig
 from library import files as library_files
 from library.schema import VERSION, migrate
 from library.store import NotSaved
-from ui.pngmeta import text_chunks, with_text_chunks
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -47,10 +47,10 @@ def served(fakes, fireworks, aiml, tiny_model, tmp_path_factory):
     """The app with two configured endpoints and the OpenAI images routes, its served runs kept in a library
     as main() keeps them; yields (url, backends, the runs the library kept: (request, seeds))."""
     from app import create_app
+    from config import PageOptions
     from library import LibraryConfig
+    from runs.keeper import served_run_keeper
     from ui import LAUNCH_OPTIONS
-    from ui.library_hook import served_run_keeper
-    from ui.options import PageOptions
 
     engine, strict = fakes
     endpoints = (

@@ -12,9 +12,9 @@ import pytest
 from playwright.sync_api import expect
 
 from backends.local import LocalSettings
+from config import PageOptions
 from tests.conftest import DESKTOP, PHONE, app_settings, launch, new_page
 from tests.test_browser import generate, open_app, set_number, tick, wait_done
-from ui.options import PageOptions
 
 pytestmark = pytest.mark.browser
 

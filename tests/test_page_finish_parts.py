@@ -6,8 +6,8 @@ from PIL import Image
 
 from backends import BackendRun, ImageOutcome
 from backends.errors import Cancelled, Timeout
-from ui.progress import column_status
-from ui.scoreboard import Scoreboard
+from runs.scoreboard import Scoreboard
+from ui.page.progress import column_status
 
 
 def image(i: int = 0, latency: float | None = 1.0) -> ImageOutcome:
@@ -30,7 +30,7 @@ def test_a_cancelled_run_is_cancelled_in_a_neutral_colour_and_not_counted_as_fai
 def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scoreboard_records_and_cost():
     from backends import GenerationRequest
     from backends.cost import run_cost
-    from ui.present import caption, per_image_outcomes, records
+    from runs.records import caption, per_image_outcomes, records
 
     run = BackendRun("local", "Local FP8", [image(0, 24.4), image(1, 24.4)], wall_s=25.0)
     each = per_image_outcomes(run)
@@ -49,8 +49,8 @@ def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scorebo
 
 def test_a_grid_whose_seed_is_an_axis_names_the_axis_seeds_not_the_forms_random_seed(tmp_path):
     from backends import GenerationRequest
-    from ui.grid_run import GridResult, grid_file_name, plan_grid
-    from ui.grid_tab import summary_markdown
+    from runs.grid.run import GridResult, grid_file_name, plan_grid
+    from ui.page.grid_panel import summary_markdown
 
     fake = type("B", (), {"id": "fireworks", "label": "Fireworks"})()
     plan = plan_grid(GenerationRequest("p", seed=0), ["fireworks"], {"fireworks": fake}, "seed", "3-5")
@@ -67,8 +67,8 @@ def test_a_grid_whose_seed_is_an_axis_names_the_axis_seeds_not_the_forms_random_
 def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced():
     from backends.cost import Cost
     from backends.types import BackendStatus
-    from ui.layout import status_markdown
-    from ui.present import cost_words
+    from runs.records import cost_words
+    from ui.page.layout import status_markdown
 
     unpriced = Cost(priced=False)
     assert cost_words("aiml", unpriced, unpriced) == "est. cost: unknown (no price set; set `AIML_PRICE_PER_IMAGE`)"
@@ -96,9 +96,9 @@ def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced(
 
 
 def test_reuse_settings_keeps_images_per_backend_and_names_what_changed(monkeypatch):
-    from ui import events
-    from ui.events import Context, on_reuse_seed, on_reuse_settings
-    from ui.session import Session
+    from runs.session import Session
+    from ui.page import handlers as events
+    from ui.page.handlers import Context, on_reuse_seed, on_reuse_settings
 
     shown = []
     monkeypatch.setattr(events.gr, "Info", lambda message, *a, **k: shown.append(message))

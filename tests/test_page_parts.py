@@ -11,9 +11,15 @@ from PIL import Image
 
 from backends import BackendRun, GenerationRequest, ImageOutcome, Progress
 from backends.types import BackendStatus
-from ui import events
-from ui.allowance import plan_spend, visitor_of
-from ui.events import (
+from config import PageOptions
+from runs.history import HistoryEntry
+from runs.records import caption, plural
+from runs.scoreboard import Scoreboard
+from runs.session import RunState, export_run
+from spend.allowance import plan_spend, visitor_of
+from spend.ratelimit import RateLimiter
+from ui.page import handlers as events
+from ui.page.handlers import (
     Context,
     clamp_warning,
     on_restore,
@@ -21,14 +27,8 @@ from ui.events import (
     on_size_change,
     pick_ab_pair,
 )
-from ui.history import HistoryEntry
-from ui.layout import default_ticked
-from ui.options import PageOptions
-from ui.present import caption, plural
-from ui.progress import column_status, skipped_status
-from ui.ratelimit import RateLimiter
-from ui.scoreboard import Scoreboard
-from ui.session import RunState, export_run
+from ui.page.layout import default_ticked
+from ui.page.progress import column_status, skipped_status
 
 SKIP = gr.skip()
 
@@ -111,7 +111,7 @@ def test_column_status_ticks_and_shows_a_step_bar():
 
 
 def test_ratios_are_in_a_natural_order():
-    from ui.controls import RATIO_CHOICES
+    from runs.form import RATIO_CHOICES
 
     assert RATIO_CHOICES == [
         "1:1", "5:4", "4:3", "3:2", "16:9", "21:9", "4:5", "3:4", "2:3", "9:16", "9:21", "Custom"
@@ -228,10 +228,10 @@ def test_export_files_are_named_after_the_run_and_the_previous_ones_leave(tmp_pa
 def test_a_refused_run_logs_one_line_not_a_traceback(warnings_shown, caplog):
     from types import SimpleNamespace
 
-    from ui.events import refuse
+    from ui.page.handlers import refuse
 
     ctx = Context(page=SimpleNamespace(summary="summary"), backends={})
-    with caplog.at_level(logging.INFO, logger="ui.events"):
+    with caplog.at_level(logging.INFO, logger="ui.page.handlers"):
         out = refuse(ctx, "Nothing was sent: seed -5 is out of range")
     assert out == {"summary": SKIP}
     assert warnings_shown == ["Nothing was sent: seed -5 is out of range"]

@@ -12,8 +12,8 @@ from PIL import Image, PngImagePlugin
 
 from backends.errors import NotAnImage
 from backends.imaging import decode_image, read_image, validate_png
-from ui.history import History
-from ui.pngmeta import CHUNK_KEY, BadPng, read_params, save_png, with_text_chunks
+from images.pngmeta import CHUNK_KEY, BadPng, read_params, save_png, with_text_chunks
+from runs.history import History
 
 PARAMS = {
     "prompt": "a fox — in snow",

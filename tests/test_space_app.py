@@ -12,10 +12,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 from playwright.sync_api import expect
 
+from config import PageOptions
 from tests.conftest import RunningApp, app_settings, free_port
 from tests.test_browser import generate as page_generate
 from tests.test_browser import open_app, tick, wait_done
-from ui.options import PageOptions
 
 LIMIT = 3
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from gradio_client import Client
 
+from config import PageOptions
 from tests.conftest import app_settings, free_port
-from ui.options import PageOptions
 
 BUDGET = 0.0042  # three 4-step Fireworks images at 0.0014 USD
 
@@ -46,7 +46,7 @@ def test_the_budget_stops_at_the_right_image_across_a_restart(fireworks, aiml, t
         with pytest.raises(Exception, match=r"daily budget on its keys \(0.0042 USD\) is spent.*00:00 UTC"):
             one_image(url, "198.51.100.33")
         assert sent(fireworks) == 3
-        from ui.events import status_text
+        from ui.page.handlers import status_text
 
         ctx = type("Ctx", (), {"allowance": _allowance(demo), "backends": backends})
         assert "$0.0000** of $0.0042 left" in status_text(ctx, "", "")

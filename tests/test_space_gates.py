@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from config import PageOptions
+from spend.gate import gate_app_kwargs
 from tests.conftest import RunningApp, app_settings, free_port
-from ui.api import API_QUEUE_ID
-from ui.gates import gate_app_kwargs, share_queue
-from ui.options import PageOptions
+from ui.api.endpoints import API_QUEUE_ID
+from ui.api.queue import share_queue
 
 PNG = b"\x89PNG" + b"\0" * 1000
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from backends import BackendRun, GenerationRequest, ImageOutcome
-from backends.grid import GridError, parse_axis
-from backends.ledger import Ledger
 from backends.redact import MASK, base64_forms, scrub, shown, using
 from backends.types import MAX_PROMPT_CHARS
-from ui.allowance import Allowance, Refused, plan_spend, visitor_of
-from ui.options import PageOptions
+from config import PageOptions
+from runs.grid.plan import GridError, parse_axis
+from spend.allowance import Allowance, Refused, plan_spend, visitor_of
+from spend.ledger import Ledger
 
 FW = "fw-Secret-7f3a9c21d0e4b5a6"
 
@@ -226,7 +226,7 @@ def test_space_defaults_and_settings_from_the_environment(tmp_path):
 
 
 def test_the_sign_in_button_shows_only_where_the_space_has_oauth():
-    from ui.options import PageOptions
+    from config import PageOptions
 
     assert not PageOptions.from_env({"SPACE_ID": "a/b"}).sign_in  # a Space without hf_oauth: no button
     assert not PageOptions.from_env({"OAUTH_CLIENT_ID": "x"}).sign_in  # not a Space

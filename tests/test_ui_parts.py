@@ -9,12 +9,12 @@ from PIL import Image
 
 from backends import BackendRun, ImageOutcome
 from backends import errors as e
-from ui import controls
-from ui.contact_sheet import PAD, SHEET_KEY, TILE, Tile, contact_sheet, sheet_pnginfo
-from ui.history import History
-from ui.messages import error_message, redact
-from ui.pngmeta import CHUNK_KEY, read_params, save_png
-from ui.scoreboard import Scoreboard, percentile
+from images.contact_sheet import PAD, SHEET_KEY, TILE, Tile, contact_sheet, sheet_pnginfo
+from images.pngmeta import CHUNK_KEY, read_params, save_png
+from runs import form as controls
+from runs.history import History
+from runs.messages import error_message, redact
+from runs.scoreboard import Scoreboard, percentile
 
 PARAMS = {
     "prompt": "p",

@@ -9,21 +9,20 @@ from collections.abc import Mapping, Sequence
 import gradio as gr
 
 from backends import Backend
-from backends.grid import MAX_CELLS
-from backends.ledger import Ledger
+from config import PageOptions
 from library import Library
-from ui.allowance import Allowance
-from ui.api import PlaygroundBlocks, register_api
-from ui.events import on_load_local, on_status, wire
-from ui.grid_events import wire_grid
-from ui.history import serve_history
-from ui.layout import TITLE, build_page
+from runs.grid.plan import MAX_CELLS
+from spend.allowance import Allowance
+from spend.ledger import Ledger
+from ui.api.endpoints import PlaygroundBlocks, register_api
+from ui.api.library import register_library_api
 from ui.library_access import browser_secret
-from ui.library_api import register_library_api
-from ui.library_events import start_session, wire_library
-from ui.library_tab import build_library_tab
-from ui.options import PageOptions
-from ui.sessions import LiveSessions, free_on_unload, session_limits, session_state
+from ui.library_tab.handlers import start_session, wire_library
+from ui.library_tab.layout import build_library_tab
+from ui.page.grid_handlers import wire_grid
+from ui.page.handlers import on_load_local, on_status, wire
+from ui.page.layout import TITLE, build_page
+from ui.sessions import LiveSessions, free_on_unload, serve_history, session_limits, session_state
 
 
 def build_demo(

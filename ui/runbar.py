@@ -1,6 +1,6 @@
 """A run bar fixed to the top of the window while a run goes: elapsed time, each backend's state, Cancel.
 
-The columns already carry each backend's state (ui/progress.py, refreshed by the page's timer), and
+The columns already carry each backend's state (ui/page/progress.py, refreshed by the page's timer), and
 the Cancel button's enabled state says whether a run goes. The bar mirrors those in the browser, so
 it needs no output of its own from the handlers: it appears when Cancel becomes enabled and goes
 when the run ends. Its Cancel presses the page's Cancel (one code path, the same as Esc).

@@ -17,10 +17,12 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from pathlib import Path
 
 import gradio as gr
 
-from ui.session import Session
+from runs.history import ROOT as HISTORY_ROOT
+from runs.session import Session
 
 log = logging.getLogger(__name__)
 SESSION_TTL_S = 6 * 3600  # a tab open longer than this is asked to reload
@@ -118,3 +120,12 @@ def free_on_unload(demo: gr.Blocks) -> None:
             holder.time_last_used.pop(session_hash, None)
 
     demo.unload(on_unload)
+
+
+def serve_history(root: Path = HISTORY_ROOT) -> None:
+    """Let Gradio serve files under ``root`` where they are (once per process; the list is global)."""
+    from gradio.data_classes import _StaticFiles
+
+    root.mkdir(parents=True, exist_ok=True)
+    if root.resolve() not in _StaticFiles.all_paths:
+        gr.set_static_paths([root])  # appends to a process-wide list

@@ -1,5 +1,5 @@
 """The page's Library tab: search, filters, thumbnails, a large view with its details, and the
-all-time scoreboard. Components only; the handlers are in ui/library_events.py."""
+all-time scoreboard. Components only; the handlers are in ui/library_tab/handlers.py."""
 
 from __future__ import annotations
 

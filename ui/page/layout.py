@@ -9,15 +9,15 @@ import gradio as gr
 import pandas as pd
 
 from backends import Backend
-from backends.grid import MAX_CELLS
 from backends.sizes import MAX_SIDE, MIN_SIDE, SIDE_STEP
 from backends.types import MAX_IMAGES, MAX_STEPS, MIN_STEPS
-from ui import controls
-from ui.copy_code import CodePanel, build_code_panel
-from ui.grid_tab import GridPanel, build_grid_panel
-from ui.messages import code_names
-from ui.options import PageOptions
-from ui.scoreboard import COLUMNS, LEGEND
+from config import PageOptions
+from runs import form as controls
+from runs.grid.plan import MAX_CELLS
+from runs.messages import code_names
+from runs.scoreboard import COLUMNS, LEGEND
+from ui.page.copy_code import CodePanel, build_code_panel
+from ui.page.grid_panel import GridPanel, build_grid_panel
 
 TITLE = "FLUX.1 [schnell] playground"
 EXAMPLES = [

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
 from backends.cost import BILLED, Cost, run_cost
-from ui.messages import code_names, error_message, redact
+from runs.messages import code_names, error_message, redact
 
 
 def plural(n: int, word: str) -> str:

@@ -13,13 +13,13 @@ import time
 import gradio as gr
 
 from backends import InvalidRequest
-from backends.grid import MAX_CELLS
-from ui import controls
-from ui.allowance import Refused
-from ui.events import Context, take_allowance
-from ui.grid_run import make_grid, plan_grid, seed_words
-from ui.grid_tab import summary_markdown
-from ui.session import Session
+from runs import form as controls
+from runs.grid.plan import MAX_CELLS
+from runs.grid.run import make_grid, plan_grid, seed_words
+from runs.session import Session
+from spend.allowance import Refused
+from ui.page.grid_panel import summary_markdown
+from ui.page.handlers import Context, take_allowance
 
 
 def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> None:

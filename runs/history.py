@@ -1,8 +1,8 @@
 """A session's bounded image history, kept as PNG files that carry their parameters.
 
 Each file is written once, where Gradio serves it from: ROOT is declared a static path
-(``serve_history``), so Gradio neither hashes nor copies history files when a gallery is sent
-(it did, on the event loop, for every file of a 96-image history at every run).
+(``ui.sessions.serve_history``), so Gradio neither hashes nor copies history files when a gallery is
+sent (it did, on the event loop, for every file of a 96-image history at every run).
 """
 
 from __future__ import annotations
@@ -17,20 +17,10 @@ from pathlib import Path
 from PIL import Image
 
 from backends.imaging import EncodedImage, StoredImage
-from ui.pngmeta import save_png
+from images.pngmeta import save_png
 
 HISTORY_LIMIT = 96  # images per session; older ones are deleted from disk too
 ROOT = Path(tempfile.gettempdir()) / "flux-playground"
-
-
-def serve_history(root: Path = ROOT) -> None:
-    """Let Gradio serve files under ``root`` where they are (once per process; the list is global)."""
-    import gradio as gr
-    from gradio.data_classes import _StaticFiles
-
-    root.mkdir(parents=True, exist_ok=True)
-    if root.resolve() not in _StaticFiles.all_paths:
-        gr.set_static_paths([root])  # appends to a process-wide list
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,6 @@
-"""What Gradio does not bound by itself on a public Space: the API's share of the queue, uploads, and MCP's login.
+"""The ASGI gate in front of Gradio: the per-visitor upload rate, and MCP's login.
 
-- The API and MCP calls run in their own concurrency group (ui.api.API_QUEUE_ID) and may hold at most
-  a share of the queue's waiting places, so they can never fill it and lock the page out.
-- An upload request carries at most one file (Gradio's own parser allows 1,000), and each visitor may
-  upload UPLOADS_PER_MIN times a minute.
+- Each visitor may upload UPLOADS_PER_MIN times a minute (one file each: ui/api/queue.py).
 - With APP_AUTH, MCP answers only a logged-in browser or HTTP Basic credentials, like every other route.
 """
 
@@ -17,47 +14,14 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import gradio as gr
-from gradio import route_utils
-
-from ui.allowance import visitor_of
-from ui.ratelimit import RateLimiter
+from spend.allowance import visitor_of
+from spend.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-MAX_FILES_PER_UPLOAD = 1
-
-
-def share_queue(demo: gr.Blocks, concurrency_id: str, max_waiting: int) -> None:
-    """Refuse a new ``concurrency_id`` event (with "queue full", HTTP 503) while ``max_waiting`` of them wait."""
-    queue = demo._queue
-    push = queue.push
-
-    async def shared_push(body: Any, request: Any, username: str | None):
-        fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
-        if fn is not None and fn.concurrency_id == concurrency_id:
-            waiting = queue.event_queue_per_concurrency_id.get(concurrency_id)
-            if waiting is not None and len(waiting.queue) >= max_waiting:
-                message = f"The API's share of the queue is full ({max_waiting} calls waiting); retry in a minute."
-                log.info("refused an API call: %s", message)
-                return False, message, "queue_full"
-        return await push(body=body, request=request, username=username)
-
-    queue.push = shared_push
-
-
-class _OneFileParser(route_utils.GradioMultiPartParser):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["max_files"] = min(kwargs.get("max_files", MAX_FILES_PER_UPLOAD), MAX_FILES_PER_UPLOAD)
-        super().__init__(*args, **kwargs)
-
-
-def one_file_per_upload() -> None:
-    """Gradio's upload route parses up to 1,000 files a request; ours take one (the restore box)."""
-    route_utils.GradioMultiPartParser = _OneFileParser  # looked up by route_utils.upload_fn at each call
 
 
 class _Scope:
-    """Enough of a request for ui.allowance.visitor_of: headers and the socket's address."""
+    """Enough of a request for spend.allowance.visitor_of: headers and the socket's address."""
 
     def __init__(self, scope: dict) -> None:
         self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 DEFAULT_SPACE_RATE_LIMIT = 20  # images a minute per visitor, on a public Space
 DEFAULT_SPACE_DAILY_IMAGES = 200  # images a day per visitor, on a public Space
-APP_DIR = Path(__file__).resolve().parent.parent
+APP_DIR = Path(__file__).resolve().parent
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from backends import BackendRun
 from backends.cost import CostTally
-from ui.present import per_image_outcomes
+from runs.records import per_image_outcomes
 
 COLUMNS = ["Backend", "Runs", "OK", "Failed", "Filtered", "Median s", "p95 s", "Cost/image", "Cost total"]
 PLOT_COLUMNS = ["backend", "median_s"]

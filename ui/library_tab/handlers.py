@@ -13,11 +13,11 @@ import pandas as pd
 from PIL import Image
 
 from library import ImageRow, Library
-from ui.events import Context, apply_params
+from runs.keeper import Keeper
+from runs.session import Session
 from ui.library_access import TOKEN_RE, new_token, owner_for, served
-from ui.library_hook import Keeper
-from ui.library_tab import PAGE_SIZE, PERIODS, STATUSES, LibraryTab, empty_daily
-from ui.session import Session
+from ui.library_tab.layout import PAGE_SIZE, PERIODS, STATUSES, LibraryTab, empty_daily
+from ui.page.handlers import Context, apply_params
 
 _PLACEHOLDER: Path | None = None
 COUNT_UPTO = 10_000  # the pager counts this far, then says "10,000+": counting 100,000 matches takes time
@@ -29,7 +29,7 @@ def start_session(
     """A visitor's Session (made by ``new``), whose images go to their library; the browser's token (kept, or new)."""
     token = token if isinstance(token, str) and TOKEN_RE.fullmatch(token) else new_token()
     sess = new()
-    sess.keeper = Keeper(library, owner_for(library, request, token))
+    sess.keeper = Keeper(library, owner_for(library, request, token), notify=gr.Warning)
     return sess, token
 
 

@@ -19,11 +19,14 @@ import gradio as gr
 
 from backends import Backend, BackendRun, InvalidRequest
 from backends.sizes import CUSTOM, MAX_SIDE, MIN_SIDE
-from ui import controls
-from ui.allowance import Allowance, Refused, Ticket, plan_spend
-from ui.copy_code import wire_code
-from ui.history import HistoryEntry
-from ui.layout import (
+from config import PageOptions
+from images.pngmeta import read_params
+from runs import form as controls
+from runs.history import HistoryEntry
+from runs.session import RunState, Session, column_text, export_run
+from spend.allowance import Allowance, Refused, Ticket, plan_spend
+from ui.page.copy_code import wire_code
+from ui.page.layout import (
     NOTHING_READY,
     Page,
     backend_choices,
@@ -31,10 +34,7 @@ from ui.layout import (
     ready_ids,
     status_markdown,
 )
-from ui.options import PageOptions
-from ui.pngmeta import read_params
-from ui.progress import column_status, skipped_status
-from ui.session import RunState, Session, column_text, export_run
+from ui.page.progress import column_status, skipped_status
 
 log = logging.getLogger(__name__)
 NOTE_LIMIT = 2000  # characters of the browser's clamp report we read; it is client input
@@ -537,7 +537,7 @@ def wire(
     options: PageOptions | None = None,
     allowance: Allowance | None = None,
 ) -> Context:
-    """Attach every listener of the page; return the handlers' context (/generate and /grid are in ui/api.py)."""
+    """Attach every listener of the page; return the handlers' context (/generate and /grid: ui/api/endpoints.py)."""
     options = options or PageOptions()
     ctx = Context(page, backends, tuple(secrets), options, allowance or Allowance(options))
     c = page

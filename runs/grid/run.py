@@ -10,11 +10,11 @@ from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, RunContext
 from backends.cost import BILLED, run_cost
-from backends.grid import Axis, Cell, parse_axis, plan_cells, run_cells
-from ui.grid_sheet import GridCell, grid_sheet, save_grid
-from ui.history import History
-from ui.library_hook import Keeper
-from ui.present import caption, image_params, outcome_message, records
+from images.grid_sheet import GridCell, grid_sheet, save_grid
+from runs.grid.plan import Axis, Cell, parse_axis, plan_cells, run_cells
+from runs.history import History
+from runs.keeper import Keeper
+from runs.records import caption, image_params, outcome_message, records
 
 
 @dataclass

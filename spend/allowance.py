@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from backends import Backend, BackendRun
 from backends.cost import BILLED, image_cost, run_cost
-from backends.ledger import Ledger, OverBudget, OverDailyImages, Reservation
-from ui.options import PageOptions
-from ui.ratelimit import RateLimiter
+from config import PageOptions
+from spend.ledger import Ledger, OverBudget, OverDailyImages, Reservation
+from spend.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 PASTE_HINT = "A key pasted under 'API keys' spends nothing of this Space's allowance."

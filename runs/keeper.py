@@ -14,14 +14,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import gradio as gr
-
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
 from backends.cost import run_cost
+from images.pngmeta import png_with_params
 from library import ImageRow, Library
 from library.store import LOCAL_OWNER, NotSaved
-from ui.pngmeta import png_with_params
-from ui.present import caption, image_params, records
+from runs.records import caption, image_params, records
 
 log = logging.getLogger(__name__)
 # Thumbnails are made once, one at a time, after the run has its images: never in its way.
@@ -88,6 +86,8 @@ class Keeper:
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     warned: bool = False  # one warning per problem, not one per image
     pending: list[ImageRow] = field(default_factory=list)  # saved images still without a thumbnail
+    #: How a person hears that images were not kept (the page passes gr.Warning); None: the log only.
+    notify: Callable[[str], object] | None = None
 
     async def start(self, kind: str, request: GenerationRequest) -> int | None:
         """A run's (or grid's) row; None if the library cannot be written (the run goes on)."""
@@ -160,7 +160,8 @@ class Keeper:
         log.warning("library: images not saved: %s", reason)
         if not self.warned:
             self.warned = True
-            gr.Warning(f"These images were not saved to the library ({reason}); they are shown here only.")
+            if self.notify is not None:
+                self.notify(f"These images were not saved to the library ({reason}); they are shown here only.")
 
 
 def served_run_keeper(library: Library | None, backend: Backend) -> Callable[..., Awaitable[None]] | None:

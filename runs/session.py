@@ -14,10 +14,10 @@ from pathlib import Path
 from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
 from backends.cost import run_cost
 from backends.errors import NotAnImage
-from ui.contact_sheet import Tile, contact_sheet, sheet_pnginfo
-from ui.history import History, HistoryEntry
-from ui.library_hook import Keeper
-from ui.present import (
+from images.contact_sheet import Tile, contact_sheet, sheet_pnginfo
+from runs.history import History, HistoryEntry
+from runs.keeper import Keeper
+from runs.records import (
     caption,
     column_markdown,
     cost_words,
@@ -27,7 +27,7 @@ from ui.present import (
     records,
     short_caption,
 )
-from ui.scoreboard import Scoreboard
+from runs.scoreboard import Scoreboard
 
 
 @dataclass

@@ -16,17 +16,17 @@ from gradio import utils as gradio_utils
 from gradio.data_classes import FileData
 
 from backends import Backend, BackendRun, InvalidRequest
-from backends.grid import AXES, MAX_CELLS
 from backends.sizes import CUSTOM, RATIO_SIZES
+from config import PageOptions
 from library import Library
-from ui import controls
-from ui.allowance import Allowance, Refused, plan_spend
-from ui.grid_run import make_grid, plan_grid
-from ui.history import History
+from runs import form as controls
+from runs.grid.plan import AXES, MAX_CELLS
+from runs.grid.run import make_grid, plan_grid
+from runs.history import History
+from runs.keeper import Keeper
+from runs.session import Session
+from spend.allowance import Allowance, Refused, plan_spend
 from ui.library_access import owner_for
-from ui.library_hook import Keeper
-from ui.options import PageOptions
-from ui.session import Session
 
 log = logging.getLogger(__name__)
 API_DIR = "flux-api"  # under Gradio's cache folder
@@ -84,7 +84,7 @@ def register_api(
         return [b for b in order if b in names]
 
     def keeper_for(request: gr.Request | None) -> Keeper | None:
-        return Keeper(library, owner_for(library, request)) if library is not None else None
+        return Keeper(library, owner_for(library, request), notify=gr.Warning) if library is not None else None
 
     def build(prompt, aspect_ratio, width, height, steps, guidance, seed, num_images):
         if aspect_ratio not in (*RATIO_SIZES, CUSTOM):

@@ -1,7 +1,7 @@
 """ "Copy as code": the form's current settings as a ready `gradio_client` call and a `curl` to /generate.
 
 Pure text functions, plus the panel and its wiring. The snippets call the typed /generate endpoint
-(ui/api.py), which runs on the server's own keys: a key pasted into the page is never put in them.
+(ui/api/endpoints.py), which runs on the server's own keys: a key pasted into the page is never put in them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from backends.sizes import CUSTOM
-from ui import controls
+from runs import form as controls
 
 # /generate's parameters, in its order: curl posts them as a positional list.
 PARAMS = (

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from backends.grid import AXES, MAX_CELLS
-from ui.grid_run import GridResult, seed_words
+from runs.grid.plan import AXES, MAX_CELLS
+from runs.grid.run import GridResult, seed_words
 
 NO_AXIS = "(none)"
 AXIS_CHOICES = [(title, name) for name, title in AXES.items()]
@@ -56,7 +56,7 @@ class GridPanel:
 
 
 def build_grid_panel(max_cells: int = MAX_CELLS) -> GridPanel:
-    """Create the grid's accordion where it is called (ui/layout.py puts it in the results pane)."""
+    """Create the grid's accordion where it is called (ui/page/layout.py puts it in the results pane)."""
     with gr.Accordion("X/Y grid", open=False, elem_id="grid-panel"):
         gr.Markdown(
             f"Vary one or two settings; everything else comes from the form. Values are comma-separated; seed and "

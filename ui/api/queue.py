@@ -1,0 +1,41 @@
+"""Gradio's queue and upload parser, bounded: the API's share of the queue and one file per upload."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+from gradio import route_utils
+
+log = logging.getLogger(__name__)
+MAX_FILES_PER_UPLOAD = 1
+
+
+def share_queue(demo: gr.Blocks, concurrency_id: str, max_waiting: int) -> None:
+    """Refuse a new ``concurrency_id`` event (with "queue full", HTTP 503) while ``max_waiting`` of them wait."""
+    queue = demo._queue
+    push = queue.push
+
+    async def shared_push(body: Any, request: Any, username: str | None):
+        fn = demo.fns.get(body.fn_index) if body.fn_index is not None else None
+        if fn is not None and fn.concurrency_id == concurrency_id:
+            waiting = queue.event_queue_per_concurrency_id.get(concurrency_id)
+            if waiting is not None and len(waiting.queue) >= max_waiting:
+                message = f"The API's share of the queue is full ({max_waiting} calls waiting); retry in a minute."
+                log.info("refused an API call: %s", message)
+                return False, message, "queue_full"
+        return await push(body=body, request=request, username=username)
+
+    queue.push = shared_push
+
+
+class _OneFileParser(route_utils.GradioMultiPartParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["max_files"] = min(kwargs.get("max_files", MAX_FILES_PER_UPLOAD), MAX_FILES_PER_UPLOAD)
+        super().__init__(*args, **kwargs)
+
+
+def one_file_per_upload() -> None:
+    """Gradio's upload route parses up to 1,000 files a request; ours take one (the restore box)."""
+    route_utils.GradioMultiPartParser = _OneFileParser  # looked up by route_utils.upload_fn at each call
