@@ -124,10 +124,9 @@ class CostTally:
     priced: bool = True
     local: bool = False
 
-    def add(self, run: BackendRun, pricing: Pricing | None = None) -> None:
-        # Fireworks charges per step it received, and the run says what it received.
-        _, total = run_cost(run, run.received.get("num_inference_steps"), pricing)
-        self.billed += sum(o.status in BILLED for o in run.outcomes)
+    def add(self, billed: int, total: Cost) -> None:
+        """Count a run that generated ``billed`` images and cost ``total`` (runs.result works both out once)."""
+        self.billed += billed
         self.local = self.local or total.gpu_s is not None
         self.gpu_s += total.gpu_s or 0.0
         self.priced = self.priced and total.priced

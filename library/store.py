@@ -23,6 +23,7 @@ from pathlib import Path
 from library import files
 from library.config import LibraryConfig
 from library.schema import NewerSchema, ensure_fts, migrate
+from library.scoring import Tally, median
 
 log = logging.getLogger(__name__)
 DB_NAME = "library.sqlite3"
@@ -364,25 +365,23 @@ class Library:
         return run, [_row(r) for r in rows]
 
     def stats(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
-        """Per backend over a date range: images, failures, p50/p95 seconds per image, total cost."""
+        """Per backend over a date range: images made ("images"), "failures", "filtered" and "cancelled"
+        (counted by library.scoring's rule, as the session's scoreboard counts), p50/p95 seconds per image
+        and total cost."""
         where, args, _ = self._where(owner, since=since, until=until)
         sql = f"SELECT backend, status, latency_s, cost, cost_unit FROM {where} ORDER BY backend"
         out: dict[str, dict] = {}
-        latencies: dict[str, list[float]] = {}
+        tallies: dict[str, Tally] = {}
         for r in self._conn().execute(sql, args):
-            s = out.setdefault(
-                r["backend"],
-                {"backend": r["backend"], "images": 0, "failures": 0, "usd": 0.0, "gpu_s": 0.0, "priced": 0},
-            )
-            s["images" if r["status"] == "ok" else "failures"] += 1
-            if r["status"] == "ok" and r["latency_s"] is not None:
-                latencies.setdefault(r["backend"], []).append(r["latency_s"])
+            s = out.setdefault(r["backend"], {"backend": r["backend"], "usd": 0.0, "gpu_s": 0.0, "priced": 0})
+            tallies.setdefault(r["backend"], Tally()).add(r["status"], r["latency_s"])
             if r["cost"] is not None:
                 s["gpu_s" if r["cost_unit"] == "gpu_s" else "usd"] += r["cost"]
                 s["priced"] += 1  # images with a cost: none means "price not set", not $0
         for backend, s in out.items():
-            values = sorted(latencies.get(backend, []))
-            s["p50_s"], s["p95_s"] = _percentile(values, 0.5), _percentile(values, 0.95)
+            t = tallies[backend]
+            s |= {"images": t.ok, "failures": t.failed, "filtered": t.filtered, "cancelled": t.cancelled}
+            s["p50_s"], s["p95_s"] = t.p50, t.p95
         return list(out.values())
 
     def daily(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
@@ -395,10 +394,7 @@ class Library:
         groups: dict[tuple[str, str], list[float]] = {}
         for r in self._conn().execute(sql, args):
             groups.setdefault((r["day"], r["backend"]), []).append(r["latency_s"])
-        return [
-            {"day": day, "backend": b, "median_s": _percentile(sorted(v), 0.5), "images": len(v)}
-            for (day, b), v in groups.items()
-        ]
+        return [{"day": day, "backend": b, "median_s": median(v), "images": len(v)} for (day, b), v in groups.items()]
 
     # --- upkeep --------------------------------------------------------------------------------
     def reconcile(self) -> OpenReport:
@@ -501,13 +497,6 @@ class Library:
         if rows:
             self._remove(rows)
         return len(rows)
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    """The q-quantile of sorted ``values`` (nearest rank), or None for none."""
-    if not values:
-        return None
-    return values[min(len(values) - 1, max(0, round(q * len(values) + 0.5) - 1))]
 
 
 def _why(err: Exception) -> str:

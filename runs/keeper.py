@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
-from backends.cost import run_cost
 from images.pngmeta import png_with_params
 from library import ImageRow, Library
 from library.store import LOCAL_OWNER, NotSaved
-from runs.records import caption, image_params, records
+from runs.result import BackendResult
 
 log = logging.getLogger(__name__)
 # Thumbnails are made once, one at a time, after the run has its images: never in its way.
@@ -37,44 +37,25 @@ def png_bytes(outcome: ImageOutcome, params: dict) -> bytes | None:
     return png_with_params(outcome.image, params) if outcome.image is not None else None
 
 
-def image_rows(
-    backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]
-) -> list[tuple[ImageRow, ImageOutcome, dict]]:
+def image_rows(result: BackendResult) -> list[tuple[ImageRow, ImageOutcome, dict]]:
     """One row per image asked for (failed ones too), with the outcome and its PNG chunk's params."""
-    each, _ = run_cost(run, request.num_inference_steps)
     out = []
-    for outcome, record in zip(run.outcomes, records(backend, request, run, secrets), strict=True):
-        params = image_params(backend, request, outcome)
+    parts = zip(result.outcomes, result.records, result.params, result.captions, strict=True)
+    for outcome, record, params, text in parts:
         usd, gpu_s = record.get("cost_usd"), record.get("gpu_s")
         unit = "gpu_s" if gpu_s is not None else ("usd" if usd is not None else None)
-        ok = outcome.status == "ok"
-        text = caption(run.label, outcome, request.num_inference_steps, cost=each.text()) if ok else None
         row = ImageRow(
-            prompt=request.prompt, backend=backend.id, seed=outcome.seed,
+            prompt=params["prompt"], backend=result.backend, seed=outcome.seed,
             width=record["width"], height=record["height"],
-            num_inference_steps=request.num_inference_steps, guidance_scale=request.guidance_scale,
-            aspect_ratio=request.aspect_ratio, received=run.received, status=outcome.status,
+            num_inference_steps=record["num_inference_steps"], guidance_scale=record["guidance_scale"],
+            aspect_ratio=params["aspect_ratio"], received=result.received, status=outcome.status,
             error=record["error"], latency_s=record["latency_s"],
             cost=gpu_s if gpu_s is not None else usd, cost_unit=unit,
-            cost_text=record["cost"], precision=run.received.get("precision") if backend.id == "local" else None,
+            cost_text=record["cost"], precision=result.received.get("precision") if result.backend == "local" else None,
             caption=text,
         )  # fmt: skip
         out.append((row, outcome, params))
     return out
-
-
-def backend_part(backend: Backend, request: GenerationRequest, run: BackendRun) -> dict:
-    """What Open run needs to draw a backend's column again."""
-    each, total = run_cost(run, request.num_inference_steps)
-    return {
-        "label": run.label,
-        "wall_s": round(run.wall_s, 3),
-        "server_s": run.server_s,
-        "received": run.received,
-        "notes": run.notes,
-        "cost_each": each.text(),
-        "cost_total": total.text(),
-    }
 
 
 @dataclass
@@ -103,27 +84,22 @@ class Keeper:
             self._warn(f"an unexpected error: {type(err).__name__}")
             return None
 
-    async def save(
-        self,
-        run_id: int | None,
-        backend: Backend,
-        request: GenerationRequest,
-        run: BackendRun,
-        secrets: Sequence[str | None],
-        cell: dict | None = None,
-    ) -> list[ImageRow]:
-        """Keep every image of ``run`` (a row for each one asked for); the rows that were saved."""
+    async def save(self, run_id: int | None, result: BackendResult, cell: dict | None = None) -> list[Path | None]:
+        """Keep every image of ``result`` (a row for each one asked for), written once from the bytes in
+        memory; each image's library file, or None where none was kept (the caller then writes its own)."""
+        none: list[Path | None] = [None] * len(result.outcomes)
         if run_id is None and self.warned:
-            return []
+            return none
         try:
-            rows = image_rows(backend, request, run, secrets)
-            return await asyncio.to_thread(self._save_all, run_id, backend, request, run, rows, cell)
+            rows = image_rows(result)
+            saved = await asyncio.to_thread(self._save_all, run_id, result, rows, cell)
         except Exception as err:  # the library must never break a run: its images are shown regardless
-            log.exception("library: saving %s's images failed", backend.id)
+            log.exception("library: saving %s's images failed", result.backend)
             self._warn(f"an unexpected error: {type(err).__name__}")
-            return []
+            return none
+        return [self.library.path_of(r) for r in saved] if len(saved) == len(none) else none
 
-    def _save_all(self, run_id, backend, request, run, rows, cell) -> list[ImageRow]:
+    def _save_all(self, run_id, result, rows, cell) -> list[ImageRow]:
         def save_one(item: tuple[ImageRow, ImageOutcome, dict]) -> ImageRow:
             row, outcome, params = item
             row.owner, row.session, row.run_id, row.cell = self.owner, self.session, run_id, cell
@@ -132,7 +108,7 @@ class Keeper:
         saved = []
         try:
             if run_id is not None:
-                self.library.update_run(run_id, {backend.id: backend_part(backend, request, run)})
+                self.library.update_run(run_id, {result.backend: result.library_part()})
             # A backend's images are written side by side: each waits on its own fsync, not on the others'.
             saved = list(_WRITES.map(save_one, rows))
         except NotSaved as err:
@@ -173,7 +149,7 @@ def served_run_keeper(library: Library | None, backend: Backend) -> Callable[...
 
     async def keep(request: GenerationRequest, run: BackendRun) -> None:
         run_id = await keeper.start("run", request)
-        await keeper.save(run_id, backend, request, run, ())
+        await keeper.save(run_id, BackendResult.of(backend, request, run, ()))
         keeper.finish()
 
     return keep

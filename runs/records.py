@@ -1,4 +1,4 @@
-"""Words and records for runs: captions, column headers and the JSON records."""
+"""Words for runs: captions, column headers, cost lines and messages (the records are made in runs.result)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
-from backends.cost import BILLED, Cost, run_cost
+from backends.cost import BILLED, Cost
 from runs.messages import code_names, error_message, redact
 
 
@@ -96,33 +96,6 @@ def column_markdown(
     errors = sorted({m for o in problems if (m := outcome_message(backend, o, secrets))})
     lines += [f"**Problem:** {code_names(m)}" for m in errors]
     return "\n\n".join(lines)
-
-
-def records(backend: Backend, request: GenerationRequest, run: BackendRun, secrets: Iterable[str | None]) -> list[dict]:
-    """One JSON record per image asked for."""
-    out = []
-    per_image, _ = run_cost(run, request.num_inference_steps)
-    for o in per_image_outcomes(run):
-        w, h = (o.image.width, o.image.height) if o.image else (request.width, request.height)
-        out.append(
-            {
-                "backend": backend.id,
-                "seed": o.seed,
-                "width": w,
-                "height": h,
-                "num_inference_steps": request.num_inference_steps,
-                "guidance_scale": request.guidance_scale,
-                "latency_s": round(o.latency_s, 3) if o.latency_s is not None else None,
-                "status": o.status,
-                "error": outcome_message(backend, o, secrets),
-                "wall_s": round(run.wall_s, 3),
-                "server_latency_s": run.server_s,
-                "received": run.received,
-                "notes": [redact(n, secrets) for n in run.notes],
-                **cost_fields(per_image if o.status in BILLED else None),
-            }
-        )
-    return out
 
 
 def cost_fields(cost: Cost | None) -> dict:

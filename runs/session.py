@@ -12,21 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends import Backend, BackendRun, GenerationRequest, Progress, RunContext, run_backends
-from backends.cost import run_cost
 from backends.errors import NotAnImage
 from images.contact_sheet import Tile, contact_sheet, sheet_pnginfo
 from runs.history import History, HistoryEntry
 from runs.keeper import Keeper
-from runs.records import (
-    caption,
-    column_markdown,
-    cost_words,
-    image_params,
-    outcome_message,
-    per_image_outcomes,
-    records,
-    short_caption,
-)
+from runs.records import column_markdown, cost_words, outcome_message
+from runs.result import BackendResult
 from runs.scoreboard import Scoreboard
 
 
@@ -37,7 +28,7 @@ class RunState:
     request: GenerationRequest
     backends: list[str] = field(default_factory=list)  # the ids that run
     started: float = field(default_factory=time.perf_counter)
-    runs: dict[str, BackendRun] = field(default_factory=dict)
+    runs: dict[str, BackendResult] = field(default_factory=dict)  # each backend's, made once (runs.result)
     images: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # backend -> (path, short caption)
     entries: dict[str, list[HistoryEntry]] = field(default_factory=dict)  # backend -> this run's images
     progress: dict[str, Progress] = field(default_factory=dict)  # backend -> its latest report
@@ -72,22 +63,21 @@ class Session:
             flag.set()
 
     def _store(
-        self, backend: Backend, request: GenerationRequest, run: BackendRun
-    ) -> tuple[BackendRun, list[HistoryEntry], list[tuple[str, str]]]:
-        """Write ``run``'s images to the history (blocking). Returns the run with its images as files
-        (no bytes held), their entries, and (path, short caption) for its column."""
-        each, _ = run_cost(run, request.num_inference_steps)
+        self, result: BackendResult, files: Sequence[Path | None]
+    ) -> tuple[BackendResult, list[HistoryEntry], list[tuple[str, str]]]:
+        """Put ``result``'s images in the history (blocking): a link to each one's library file where the
+        keeper wrote one (``files``, per image asked for), else the history's own file. Returns the result
+        with its images as files (no bytes held), their entries, and (path, short caption) for its column."""
         entries, outcomes, shown = [], [], []
-        # Captions give each image's own seconds (a Local batch's time shared out); the run keeps its own.
-        for outcome, own in zip(run.outcomes, per_image_outcomes(run), strict=True):
+        for i, outcome in enumerate(result.outcomes):
             if outcome.image is not None:
-                text = caption(run.label, own, request.num_inference_steps, cost=each.text())
-                entry = self.history.add(outcome.image, text, image_params(backend, request, own))
+                source = files[i] if i < len(files) else None
+                entry = self.history.add(outcome.image, result.captions[i], result.params[i], source=source)
                 entries.append(entry)
-                shown.append((str(entry.path), short_caption(own, request.num_inference_steps)))
+                shown.append((str(entry.path), result.short[i]))
                 outcome = dataclasses.replace(outcome, image=entry.stored)
             outcomes.append(outcome)
-        return dataclasses.replace(run, outcomes=outcomes), entries, shown
+        return result.with_outcomes(outcomes), entries, shown
 
     def close(self) -> None:
         self.cancel_all()
@@ -111,16 +101,15 @@ class Session:
         try:
             async for event in run_backends(request, backends, contexts, cancel=cancel):
                 if isinstance(event, BackendRun):
-                    backend = by_id[event.backend]
-                    self.scoreboard.record(event)
-                    # One thread call writes every image of this backend; the state keeps paths, not bytes.
-                    event, entries, shown = await asyncio.to_thread(self._store, backend, request, event)
+                    result = BackendResult.of(by_id[event.backend], request, event, secrets)
+                    self.scoreboard.record(result)
+                    # The library writes each image once, from the bytes in memory; the history links to it.
+                    files = await self.keeper.save(run_id, result) if self.keeper else []
+                    event, entries, shown = await asyncio.to_thread(self._store, result, files)
                     state.runs[event.backend] = event
                     state.entries[event.backend] = entries
                     state.images[event.backend] = shown
-                    state.records += records(backend, request, event, secrets)
-                    if self.keeper:
-                        await self.keeper.save(run_id, backend, request, event, secrets)
+                    state.records += event.records
                 else:
                     state.progress[event.backend] = event
                 yield state, event
@@ -137,7 +126,8 @@ def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]
 
 def cost_line(run: BackendRun, request: GenerationRequest) -> str:
     """Estimated cost, beside the latency: USD on hosted APIs, GPU-seconds locally."""
-    return cost_words(run.backend, *run_cost(run, request.num_inference_steps))
+    result = BackendResult.of_run(run, request.num_inference_steps)  # a result already: its own costs
+    return cost_words(run.backend, result.each, result.total)
 
 
 def export_run(
@@ -151,6 +141,7 @@ def export_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("comparison-*"):
         old.unlink(missing_ok=True)
+    steps = state.request.num_inference_steps
     stem = f"comparison-seed{state.request.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     tiles = []
     for backend in backends:
@@ -176,18 +167,7 @@ def export_run(
     record = {
         "request": state.request.as_dict(),
         "wall_s": round(time.perf_counter() - state.started, 3),
-        "backends": [
-            {
-                "backend": run.backend,
-                "wall_s": round(run.wall_s, 3),
-                "server_latency_s": run.server_s,
-                "received": run.received,
-                "notes": run.notes,
-                "cost_per_image": run_cost(run, state.request.num_inference_steps)[0].as_record(),
-                "cost_total": run_cost(run, state.request.num_inference_steps)[1].as_record(),
-            }
-            for run in state.runs.values()
-        ],
+        "backends": [BackendResult.of_run(r, steps).export_part() for r in state.runs.values()],
         "images": state.records,
     }
     json_path = out_dir / f"{stem}.json"

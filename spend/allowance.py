@@ -13,12 +13,26 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from backends import Backend, BackendRun
-from backends.cost import BILLED, image_cost, run_cost
+from backends import Backend
+from backends.cost import Cost, image_cost
 from config import PageOptions
 from spend.ledger import Ledger, OverBudget, OverDailyImages, Reservation
 from spend.ratelimit import RateLimiter
+
+
+class Priced(Protocol):
+    """A backend's run with its cost worked out (runs.result.BackendResult is one)."""
+
+    backend: str
+
+    @property
+    def billed(self) -> int: ...
+
+    @property
+    def total(self) -> Cost: ...
+
 
 log = logging.getLogger(__name__)
 PASTE_HINT = "A key pasted under 'API keys' spends nothing of this Space's allowance."
@@ -149,8 +163,11 @@ class Allowance:
         why = f"this Space allows {limit} images a minute per visitor on its keys; try again in {math.ceil(wait)} s"
         return Refused(f"Nothing was sent: {why}.{sign} {PASTE_HINT}", wait)
 
-    def settle(self, ticket: Ticket, runs: Sequence[BackendRun] = (), steps: int | None = None) -> None:
-        """Give back what was not billed (every image when ``runs`` is empty: nothing was made)."""
+    def settle(self, ticket: Ticket, runs: Sequence[Priced] = ()) -> None:
+        """Give back what was not billed (every image when ``runs`` is empty: nothing was made).
+
+        ``runs`` are the runs' results (runs.result.BackendResult), which have worked out their cost once.
+        """
         if ticket.settled or ticket.reservation is None or self.ledger is None:
             return
         ticket.settled = True
@@ -158,10 +175,8 @@ class Allowance:
         for run in runs:
             if run.backend not in ticket.spend.backends:
                 continue
-            billed = sum(o.status in BILLED for o in run.outcomes)
-            _, total = run_cost(run, run.received.get("num_inference_steps", steps))
-            images += billed
-            usd += total.usd or 0.0
+            images += run.billed
+            usd += run.total.usd or 0.0
         self.ledger.settle(ticket.reservation, images, usd)
 
     def budget_line(self) -> str:

@@ -85,7 +85,7 @@ def test_scoreboard_has_cost_per_image_and_total():
 
 def test_records_carry_the_figures():
     from backends import Backend
-    from runs.records import records
+    from runs.result import BackendResult
 
     class Fw(Backend):
         id, label = "fireworks", "Fireworks"
@@ -97,6 +97,6 @@ def test_records_carry_the_figures():
             return {}, []
 
     request = GenerationRequest(prompt="x", num_inference_steps=4, seed=1)
-    got = records(Fw(), request, make_run("fireworks", ["ok", "upstream"]), [])
+    got = BackendResult.of(Fw(), request, make_run("fireworks", ["ok", "upstream"]), []).records
     assert got[0]["cost_usd"] == pytest.approx(0.0014) and got[0]["cost"] == "$0.0014"
     assert got[1]["cost_usd"] is None and got[1]["cost"] == "not billed"

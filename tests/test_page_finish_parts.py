@@ -23,14 +23,15 @@ def test_a_cancelled_run_is_cancelled_in_a_neutral_colour_and_not_counted_as_fai
     board = Scoreboard()
     board.record(cancelled)
     board.record(timed_out)
-    runs, ok, failed, filtered = board.rows()[0][1:5]
-    assert (runs, ok, failed, filtered) == (2, 0, 1, 0)
+    runs, ok, failed, filtered, cancelled = board.rows()[0][1:6]
+    assert (runs, ok, failed, filtered, cancelled) == (2, 0, 1, 0, 1)
 
 
 def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scoreboard_records_and_cost():
     from backends import GenerationRequest
     from backends.cost import run_cost
-    from runs.records import caption, per_image_outcomes, records
+    from runs.records import caption, per_image_outcomes
+    from runs.result import BackendResult
 
     run = BackendRun("local", "Local FP8", [image(0, 24.4), image(1, 24.4)], wall_s=25.0)
     each = per_image_outcomes(run)
@@ -39,9 +40,10 @@ def test_a_local_batch_gives_each_image_its_share_of_the_job_in_captions_scorebo
     assert run_cost(run, 4)[0].text() == "12.20 GPU-s"  # the cost said so already
     board = Scoreboard()
     board.record(run)
-    assert board.rows()[0][5:8] == [12.2, 12.2, "12.20 GPU-s"]
+    assert board.rows()[0][6:9] == [12.2, 12.2, "12.20 GPU-s"]
     fake = type("B", (), {"id": "local", "label": "Local FP8", "key_env": None})()
-    assert [r["latency_s"] for r in records(fake, GenerationRequest("p", num_images=2), run, [])] == [12.2, 12.2]
+    got = BackendResult.of(fake, GenerationRequest("p", num_images=2), run, []).records
+    assert [r["latency_s"] for r in got] == [12.2, 12.2]
     # Hosted images are separate calls: their own times stay as they are.
     hosted = BackendRun("aiml", "AI/ML API", [image(0, 3.0), image(1, 5.0)], wall_s=5.1)
     assert [o.latency_s for o in per_image_outcomes(hosted)] == [3.0, 5.0]

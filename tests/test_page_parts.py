@@ -143,7 +143,7 @@ def test_scoreboard_times_are_per_image_and_the_plot_gets_every_backend():
     outcomes = [ImageOutcome(i, i, image=Image.new("RGB", (2, 2)), latency_s=lat) for i, lat in enumerate([1, 2, 9])]
     board.record(BackendRun("aiml", "AI/ML API", outcomes, wall_s=9.5))
     # Median of images, not the run's wall time; the AI/ML price is unset by default.
-    assert board.rows() == [["AI/ML API", 1, 3, 0, 0, 2, 9, "price not set", "price not set"]]
+    assert board.rows() == [["AI/ML API", 1, 3, 0, 0, 0, 2, 9, "price not set", "price not set"]]
     assert board.plot_frame().to_dict("records") == [{"backend": "AI/ML API", "median_s": 2}]
 
 

@@ -15,6 +15,7 @@ from backends.redact import MASK, base64_forms, scrub, shown, using
 from backends.types import MAX_PROMPT_CHARS
 from config import PageOptions
 from runs.grid.plan import GridError, parse_axis
+from runs.result import BackendResult
 from spend.allowance import Allowance, Refused, plan_spend, visitor_of
 from spend.ledger import Ledger
 
@@ -117,7 +118,7 @@ def test_the_budget_stops_at_the_right_image_across_a_restart_and_failures_are_r
     options = PageOptions(daily_budget_usd=0.0042)  # three 4-step Fireworks images at 0.0014
     allowance = Allowance(options, Ledger(path, 0.0042), clock=Clock())
     ticket = allowance.take(Req(), spend(2))
-    allowance.settle(ticket, [billed_run(2, ok=1)])  # one failed: refunded
+    allowance.settle(ticket, [BackendResult.of_run(billed_run(2, ok=1))])  # one failed: refunded
     allowance.ledger.close()
     again = Allowance(options, Ledger(path, 0.0042), clock=Clock())  # a restart
     assert again.ledger.spent_usd() == pytest.approx(0.0014)

@@ -14,7 +14,8 @@ from images.pngmeta import CHUNK_KEY, read_params, save_png
 from runs import form as controls
 from runs.history import History
 from runs.messages import error_message, redact
-from runs.scoreboard import Scoreboard, percentile
+from library.scoring import percentile
+from runs.scoreboard import Scoreboard
 
 PARAMS = {
     "prompt": "p",
@@ -68,7 +69,7 @@ def test_scoreboard_counts_images_and_takes_latency_of_runs_that_made_one():
     board.record(run("fireworks", ["ok"], 1.0))
     board.record(run("fireworks", ["ok", "filtered"], 3.0))
     board.record(run("fireworks", ["upstream"], 9.0))
-    assert board.rows()[0][:7] == ["Fireworks", 3, 2, 1, 1, 2.0, 3.0]
+    assert board.rows()[0][:8] == ["Fireworks", 3, 2, 1, 1, 0, 2.0, 3.0]
     assert board.plot_rows() == [{"backend": "Fireworks", "median_s": 2.0}]
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95) == 10 and percentile([1, 2, 3], 50) == 2
 

@@ -8,13 +8,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends import Backend, BackendRun, GenerationRequest, RunContext
-from backends.cost import BILLED, run_cost
+from PIL import Image
+
+from backends import Backend, GenerationRequest, RunContext
+from backends.cost import BILLED
 from images.grid_sheet import GridCell, grid_sheet, save_grid
 from runs.grid.plan import Axis, Cell, parse_axis, plan_cells, run_cells
 from runs.history import History
 from runs.keeper import Keeper
-from runs.records import caption, image_params, outcome_message, records
+from runs.records import outcome_message
+from runs.result import BackendResult
 
 
 @dataclass
@@ -32,7 +35,7 @@ class GridResult:
     plan: GridPlan
     sheet: Path
     records: list[dict]  # one per cell, row by row
-    runs: list[BackendRun] = field(default_factory=list)
+    runs: list[BackendResult] = field(default_factory=list)  # row by row, each made once (runs.result)
 
 
 def plan_grid(
@@ -76,13 +79,23 @@ def grid_file_name(plan: GridPlan) -> str:
     return f"grid-seeds{first}.png" if first == last else f"grid-seeds{first}-{last}.png"
 
 
-def cell_detail(cell: Cell, run: BackendRun) -> str:
-    outcome = run.outcomes[0]
-    latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else f"{run.wall_s:.2f} s"
-    per_image, _ = run_cost(run, cell.request.num_inference_steps)
+def cell_detail(cell: Cell, result: BackendResult) -> str:
+    outcome = result.own[0]
+    latency = f"{outcome.latency_s:.2f} s" if outcome.latency_s is not None else f"{result.wall_s:.2f} s"
     steps = cell.request.num_inference_steps
-    cost = per_image.text() if outcome.status in BILLED else "not billed"
+    cost = result.each.text() if outcome.status in BILLED else "not billed"
     return f"{steps} step{'s' if steps > 1 else ''} · {latency} · {cost}"
+
+
+def cell_place(plan: GridPlan, cell: Cell) -> dict:
+    """Where a cell is: its column's and row's words and indices (the library's ``cell``)."""
+    x, y = plan.x, plan.y
+    return {
+        "column": f"{x.name}={x.labels[cell.column]}",
+        "row": f"{y.name}={y.labels[cell.row]}" if y else None,
+        "x": cell.column,
+        "y": cell.row,
+    }
 
 
 async def make_grid(
@@ -97,61 +110,68 @@ async def make_grid(
 ) -> GridResult:
     """Run every cell (concurrently, within the runner's limits); each image goes to ``history``.
 
-    With a ``keeper``, every cell (failed ones too) is kept in the library as one grid run.
-    Returns the labelled sheet, saved in ``out_dir`` with the grid's parameters in a text chunk,
-    and one record per cell as /generate gives them, plus the cell's column and row.
+    With a ``keeper``, every cell (failed ones too) is kept in the library as one grid run, and the
+    history links to the library's file. Returns the labelled sheet, saved in ``out_dir`` with the grid's
+    parameters in a text chunk, and one record per cell as /generate gives them, plus its column and row.
     """
     contexts = {b: RunContext(api_key=(keys or {}).get(b) or None) for b in backends}
-    done: dict[tuple[int, int], tuple[Cell, BackendRun]] = {}
+    done: dict[tuple[int, int], tuple[Cell, BackendResult]] = {}
     run_id = await keeper.start("grid", plan.request) if keeper else None
     async for cell, run in run_cells(plan.cells, backends, contexts, cancel=cancel):
-        done[cell.row, cell.column] = (cell, run)
-        outcome = run.outcomes[0]
-        if keeper is not None:
-            where = {"column": f"{plan.x.name}={plan.x.labels[cell.column]}", "x": cell.column, "y": cell.row}
-            where["row"] = f"{plan.y.name}={plan.y.labels[cell.row]}" if plan.y else None
-            await keeper.save(run_id, backends[cell.backend], cell.request, run, secrets, cell=where)
-        if history is not None and outcome.image is not None:
-            backend = backends[cell.backend]
-            each, _ = run_cost(run, cell.request.num_inference_steps)
-            text = caption(run.label, outcome, cell.request.num_inference_steps, cost=each.text())
-            params = image_params(backend, cell.request, outcome)
-            await asyncio.to_thread(history.add, outcome.image, text, params)
-    x, y = plan.x, plan.y
-    tiles, out = [], []
-    for key in sorted(done):
-        cell, run = done[key]
-        backend = backends[cell.backend]
-        outcome = run.outcomes[0]
-        record = records(backend, cell.request, run, secrets)[0]
-        record = {
-            "column": f"{x.name}={x.labels[cell.column]}",
-            "row": f"{y.name}={y.labels[cell.row]}" if y else None,
-            "prompt": cell.request.prompt,
-            **record,
-        }
-        out.append(record)
-        tiles.append(
-            GridCell(
-                cell.column,
-                cell.row,
-                f"{run.label} · seed {outcome.seed}",
-                cell_detail(cell, run),
-                outcome.image,
-                outcome_message(backend, outcome, secrets),
-            )
-        )
+        result = BackendResult.of(backends[cell.backend], cell.request, run, secrets)
+        done[cell.row, cell.column] = (cell, result)
+        place = cell_place(plan, cell)
+        files = await keeper.save(run_id, result, cell=place) if keeper is not None else []
+        if history is not None and run.outcomes[0].image is not None:
+            source = files[0] if files else None
+            image, text, params = run.outcomes[0].image, result.captions[0], result.params[0]
+            await asyncio.to_thread(history.add, image, text, params, source)
+    cells = [done[k] for k in sorted(done)]
+    out = [cell_record(plan, c, r) for c, r in cells]
     # Drawing decodes every cell's pixels (the first place they are needed): in a worker thread.
-    sheet = await asyncio.to_thread(
-        grid_sheet,
-        plan.request.prompt,
-        x.title,
-        list(x.labels),
-        y.title if y else None,
-        list(y.labels) if y else [],
-        tiles,
+    sheet = await asyncio.to_thread(draw_sheet, plan, [grid_cell(backends, c, r, secrets) for c, r in cells])
+    params = sheet_params(plan, out)
+    if keeper is not None:
+        keeper.finish()
+        await keeper.note(run_id, {"grid": {k: params[k] for k in ("x_axis", "x_values", "y_axis", "y_values")}})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = await asyncio.to_thread(save_grid, sheet, out_dir / grid_file_name(plan), params)
+    return GridResult(plan, path, out, [r for _, r in cells])
+
+
+def cell_record(plan: GridPlan, cell: Cell, result: BackendResult) -> dict:
+    """A cell's record: /generate's, after its column, row and prompt."""
+    place = cell_place(plan, cell)
+    return {"column": place["column"], "row": place["row"], "prompt": cell.request.prompt, **result.records[0]}
+
+
+def grid_cell(
+    backends: Mapping[str, Backend], cell: Cell, result: BackendResult, secrets: Sequence[str | None]
+) -> GridCell:
+    """A cell's tile on the sheet: its label, detail line, image or why there is none."""
+    outcome = result.outcomes[0]
+    return GridCell(
+        cell.column,
+        cell.row,
+        f"{result.label} · seed {outcome.seed}",
+        cell_detail(cell, result),
+        outcome.image,
+        outcome_message(backends[cell.backend], outcome, secrets),
     )
-    params = {
+
+
+def draw_sheet(plan: GridPlan, tiles: list[GridCell]) -> Image.Image:
+    """The labelled sheet of ``tiles`` (decodes their pixels: call it in a worker thread)."""
+    x, y = plan.x, plan.y
+    return grid_sheet(
+        plan.request.prompt, x.title, list(x.labels), y.title if y else None, list(y.labels) if y else [], tiles
+    )
+
+
+def sheet_params(plan: GridPlan, out: list[dict]) -> dict:
+    """The sheet's text chunk: the axes, the settings, and each cell's outcome."""
+    x, y = plan.x, plan.y
+    return {
         "prompt": plan.request.prompt,
         "x_axis": x.name,
         "x_values": list(x.labels),
@@ -161,9 +181,3 @@ async def make_grid(
         "settings": {k: v for k, v in plan.request.as_dict().items() if k != "seed" or seed_axis(plan) is None},
         "cells": [{k: r[k] for k in ("column", "row", "backend", "seed", "status", "latency_s")} for r in out],
     }
-    if keeper is not None:
-        keeper.finish()
-        await keeper.note(run_id, {"grid": {k: params[k] for k in ("x_axis", "x_values", "y_axis", "y_values")}})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = await asyncio.to_thread(save_grid, sheet, out_dir / grid_file_name(plan), params)
-    return GridResult(plan, path, out, [run for _, run in (done[k] for k in sorted(done))])

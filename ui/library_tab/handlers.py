@@ -132,10 +132,10 @@ def score_rows(library: Library, owner: str, period: str) -> tuple[list[list], p
         parts += [f"{s['gpu_s']:.1f} GPU-s"] if s["gpu_s"] else []
         cost = " · ".join(parts) or "price not set"
         p50, p95 = (f"{v:.2f}" if v is not None else "–" for v in (s["p50_s"], s["p95_s"]))
-        table.append([s["backend"], s["images"], s["failures"], p50, p95, cost])
+        table.append([s["backend"], s["images"], s["failures"], s["filtered"], s["cancelled"], p50, p95, cost])
     daily = library.daily(owner, since=since)
     plot = pd.DataFrame(daily, columns=["day", "median_s", "backend"]) if daily else empty_daily()
-    return table or [["–", 0, 0, "–", "–", "–"]], plot
+    return table or [["–", 0, 0, 0, 0, "–", "–", "–"]], plot
 
 
 def owner(sess: Session | None) -> str | None:

@@ -14,7 +14,7 @@ from backends import Backend
 PAGE_SIZE = 48
 PERIODS = {"Any time": None, "Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 365 days": 365}
 STATUSES = ["Any status", "Made", "Failed"]
-SCORE_COLUMNS = ["backend", "images", "failures", "p50 s/image", "p95 s/image", "total cost"]
+SCORE_COLUMNS = ["backend", "images", "failures", "filtered", "cancelled", "p50 s/image", "p95 s/image", "total cost"]
 
 
 @dataclass
