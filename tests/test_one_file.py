@@ -37,9 +37,7 @@ def image_files(*roots: Path) -> dict[int, list[Path]]:
     return found
 
 
-def test_a_page_run_of_4_images_leaves_4_files_and_eviction_and_delete_touch_only_their_own_name(
-    tmp_path, monkeypatch
-):
+def test_a_page_run_of_4_images_leaves_4_files_and_eviction_and_delete_touch_only_their_names(tmp_path, monkeypatch):
     monkeypatch.setattr(events.gr, "Warning", lambda *a, **k: None)
     backends = {b: StubBackend(b, 0.01, a_png()) for b in ("fireworks", "aiml")}
     ctx = events.Context(page=fake_page(list(backends)), backends=backends)

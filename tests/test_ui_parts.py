@@ -11,10 +11,10 @@ from backends import BackendRun, ImageOutcome
 from backends import errors as e
 from images.contact_sheet import PAD, SHEET_KEY, TILE, Tile, contact_sheet, sheet_pnginfo
 from images.pngmeta import CHUNK_KEY, read_params, save_png
+from library.scoring import percentile
 from runs import form as controls
 from runs.history import History
 from runs.messages import error_message, redact
-from library.scoring import percentile
 from runs.scoreboard import Scoreboard
 
 PARAMS = {
