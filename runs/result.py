@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from backends import Backend, BackendRun, GenerationRequest, ImageOutcome
 from backends.cost import BILLED, Cost, run_cost
+from backends.imaging import StoredImage
 from runs.messages import redact
 from runs.records import caption, cost_fields, image_params, outcome_message, per_image_outcomes, short_caption
 
@@ -79,9 +80,13 @@ class BackendResult(BackendRun):
             result.short.append(short_caption(o, steps) if made else None)
         return result
 
-    def with_outcomes(self, outcomes: list[ImageOutcome]) -> BackendResult:
-        """The same result whose images are now ``outcomes``' (stored files instead of bytes)."""
-        return dataclasses.replace(self, outcomes=outcomes)
+    def stored(self, files: dict[int, StoredImage]) -> BackendResult:
+        """The same result with image i now the file ``files[i]`` (no bytes held, in ``own`` either)."""
+
+        def swap(outcomes: list[ImageOutcome]) -> list[ImageOutcome]:
+            return [dataclasses.replace(o, image=files[o.index]) if o.index in files else o for o in outcomes]
+
+        return dataclasses.replace(self, outcomes=swap(self.outcomes), own=swap(self.own))
 
     def export_part(self) -> dict:
         """A backend's part of the exported comparison record."""

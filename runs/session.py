@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import threading
 import time
@@ -68,16 +67,15 @@ class Session:
         """Put ``result``'s images in the history (blocking): a link to each one's library file where the
         keeper wrote one (``files``, per image asked for), else the history's own file. Returns the result
         with its images as files (no bytes held), their entries, and (path, short caption) for its column."""
-        entries, outcomes, shown = [], [], []
+        entries, stored, shown = [], {}, []
         for i, outcome in enumerate(result.outcomes):
             if outcome.image is not None:
                 source = files[i] if i < len(files) else None
                 entry = self.history.add(outcome.image, result.captions[i], result.params[i], source=source)
                 entries.append(entry)
                 shown.append((str(entry.path), result.short[i]))
-                outcome = dataclasses.replace(outcome, image=entry.stored)
-            outcomes.append(outcome)
-        return result.with_outcomes(outcomes), entries, shown
+                stored[outcome.index] = entry.stored
+        return result.stored(stored), entries, shown
 
     def close(self) -> None:
         self.cancel_all()

@@ -21,6 +21,9 @@ from config import PageOptions
 from spend.ledger import Ledger, OverBudget, OverDailyImages, Reservation
 from spend.ratelimit import RateLimiter
 
+log = logging.getLogger(__name__)
+PASTE_HINT = "A key pasted under 'API keys' spends nothing of this Space's allowance."
+
 
 class Priced(Protocol):
     """A backend's run with its cost worked out (runs.result.BackendResult is one)."""
@@ -32,10 +35,6 @@ class Priced(Protocol):
 
     @property
     def total(self) -> Cost: ...
-
-
-log = logging.getLogger(__name__)
-PASTE_HINT = "A key pasted under 'API keys' spends nothing of this Space's allowance."
 
 
 class Refused(Exception):
