@@ -68,7 +68,7 @@ def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced(
     from backends.cost import Cost
     from backends.types import BackendStatus
     from runs.records import cost_words
-    from ui.page.layout import status_markdown
+    from ui.page.texts import status_markdown
 
     unpriced = Cost(priced=False)
     assert cost_words("aiml", unpriced, unpriced) == "est. cost: unknown (no price set; set `AIML_PRICE_PER_IMAGE`)"

@@ -27,7 +27,7 @@ from ui.page.handlers import (
     on_size_change,
     pick_ab_pair,
 )
-from ui.page.layout import default_ticked
+from ui.page.texts import default_ticked
 from ui.page.progress import column_status, skipped_status
 
 SKIP = gr.skip()
