@@ -21,7 +21,7 @@ from backends import Backend, BackendRun, GenerationRequest, InvalidRequest
 from backends.sizes import CUSTOM, RATIO_SIZES
 from config import PageOptions
 from library import Library
-from runs import form as controls
+from runs import form as form_values
 from runs.grid.plan import MAX_CELLS
 from runs.grid.run import make_grid, plan_grid
 from runs.history import History
@@ -107,9 +107,9 @@ def build_request(prompt, aspect_ratio, width, height, steps, guidance, seed, nu
         raise refused_request(
             f"Nothing was sent: aspect_ratio {str(aspect_ratio)[:40]!r} is unknown; use {', '.join(RATIO_SIZES)}"
         )
-    w, h = controls.api_size(aspect_ratio, width, height)
+    w, h = form_values.api_size(aspect_ratio, width, height)
     try:
-        return controls.build_request(prompt, aspect_ratio, w, h, steps, guidance, seed, num_images)
+        return form_values.build_request(prompt, aspect_ratio, w, h, steps, guidance, seed, num_images)
     except InvalidRequest as err:
         raise refused_request(f"Nothing was sent: {err}.") from None
 
