@@ -134,7 +134,7 @@ def test_generate_never_blocks_the_event_loop_over_10_ms(photo_fakes):
 
 
 def test_a_page_run_never_blocks_the_event_loop_over_10_ms(photo_fakes, tmp_path, monkeypatch):
-    monkeypatch.setattr(events.gr, "Warning", lambda *a, **k: None)
+    monkeypatch.setattr(gr, "Warning", lambda *a, **k: None)
     backends = hosted_backends(*photo_fakes)
     ctx = events.Context(page=fake_page(list(backends)), backends=backends)
     sess = Session(History(root=tmp_path))
@@ -222,7 +222,7 @@ def run_page(ctx: events.Context, sess: Session, ticked: list[str]) -> list[dict
 
 
 def test_streamed_events_carry_only_their_column_and_the_history_goes_only_when_it_changed(tmp_path, monkeypatch):
-    monkeypatch.setattr(events.gr, "Warning", lambda *a, **k: None)
+    monkeypatch.setattr(gr, "Warning", lambda *a, **k: None)
     backends = {"fake": BytesBackend(), "broken": FailingBackend()}
     ctx = events.Context(page=fake_page(list(backends)), backends=backends)
     sess = Session(History(root=tmp_path))

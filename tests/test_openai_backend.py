@@ -168,7 +168,7 @@ async def test_a_key_needed_but_missing_sends_nothing(client, fake):
 
 
 def test_the_guidance_hint_names_configured_endpoints_that_take_it(client, fake):
-    from ui.page.layout import guidance_info
+    from ui.page.texts import guidance_info
 
     takes, ignores = backend(client, fake, extras=("guidance_scale",)), backend(client, fake, id="other", label="Other")
     assert guidance_info({"engine": takes, "other": ignores}, []).startswith("Sent to Fireworks and Engine;")

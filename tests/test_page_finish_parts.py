@@ -70,7 +70,7 @@ def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced(
     from backends.cost import Cost
     from backends.types import BackendStatus
     from runs.records import cost_words
-    from ui.page.layout import status_markdown
+    from ui.page.texts import status_markdown
 
     unpriced = Cost(priced=False)
     assert cost_words("aiml", unpriced, unpriced) == "est. cost: unknown (no price set; set `AIML_PRICE_PER_IMAGE`)"
@@ -98,12 +98,13 @@ def test_words_one_cost_phrase_env_names_in_code_and_locals_first_run_announced(
 
 
 def test_reuse_settings_keeps_images_per_backend_and_names_what_changed(monkeypatch):
+    import gradio as gr
+
     from runs.session import Session
-    from ui.page import handlers as events
     from ui.page.handlers import Context, on_reuse_seed, on_reuse_settings
 
     shown = []
-    monkeypatch.setattr(events.gr, "Info", lambda message, *a, **k: shown.append(message))
+    monkeypatch.setattr(gr, "Info", lambda message, *a, **k: shown.append(message))
     fake = type("B", (), {"id": "fireworks", "label": "Fireworks"})()
     ctx = Context(page=None, backends={"fireworks": fake, "aiml": fake})
     sess = Session.__new__(Session)  # no history folder needed

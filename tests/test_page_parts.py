@@ -18,7 +18,6 @@ from runs.scoreboard import Scoreboard
 from runs.session import RunState, export_run
 from spend.allowance import plan_spend, visitor_of
 from spend.ratelimit import RateLimiter
-from ui.page import handlers as events
 from ui.page.handlers import (
     Context,
     clamp_warning,
@@ -26,9 +25,10 @@ from ui.page.handlers import (
     on_same_size,
     on_size_change,
     pick_ab_pair,
+    reuse,
 )
-from ui.page.layout import default_ticked
 from ui.page.progress import column_status, skipped_status
+from ui.page.texts import default_ticked
 
 SKIP = gr.skip()
 
@@ -191,8 +191,8 @@ def test_the_visitor_is_the_entry_the_trusted_proxy_appended_counted_from_the_ri
 @pytest.fixture
 def warnings_shown(monkeypatch):
     shown = []
-    monkeypatch.setattr(events.gr, "Warning", lambda message, *a, **k: shown.append(message))
-    monkeypatch.setattr(events.gr, "Info", lambda message, *a, **k: shown.append(("info", message)))
+    monkeypatch.setattr(gr, "Warning", lambda message, *a, **k: shown.append(message))
+    monkeypatch.setattr(gr, "Info", lambda message, *a, **k: shown.append(("info", message)))
     return shown
 
 
@@ -207,11 +207,11 @@ def warnings_shown(monkeypatch):
     ],
 )
 def test_restore_gives_exactly_one_warning_and_changes_nothing(monkeypatch, warnings_shown, parser, caplog):
-    monkeypatch.setattr(events, "read_params", parser)
+    monkeypatch.setattr(reuse, "read_params", parser)
     ctx = Context(page=None, backends={"aiml": FakeBackend("aiml")})
     with caplog.at_level(logging.INFO):
         result = on_restore(ctx, "/tmp/whatever.png", ["aiml"])
-    assert result == (SKIP,) * events.FORM_SIZE
+    assert result == (SKIP,) * reuse.FORM_SIZE
     assert len(warnings_shown) == 1 and "nothing was changed" in warnings_shown[0]
     assert "Traceback" not in caplog.text
 

@@ -18,7 +18,7 @@ from backends.fireworks import PATH, FireworksBackend
 from backends.redact import base64_forms, install_log_redaction
 from runs.history import History
 from runs.session import Session, column_text, export_run
-from ui.api.endpoints import flatten_for_mcp
+from ui.api.mcp import flatten_for_mcp
 
 KEY = "fw-Pasted-5c1e8a7b2d94f06e"
 BASE = "https://api.upstream.test"

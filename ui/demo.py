@@ -14,8 +14,9 @@ from library import Library
 from runs.grid.plan import MAX_CELLS
 from spend.allowance import Allowance
 from spend.ledger import Ledger
-from ui.api.endpoints import PlaygroundBlocks, register_api
+from ui.api.endpoints import register_api
 from ui.api.library import register_library_api
+from ui.api.mcp import PlaygroundBlocks
 from ui.library_access import browser_secret
 from ui.library_tab.handlers import start_session, wire_library
 from ui.library_tab.layout import build_library_tab
@@ -86,7 +87,7 @@ def build_demo(
             demo.load(
                 types.MethodType(on_load_local, ctx),
                 None,
-                [page.precision, page.offload, page.ticked],
+                [page.precision, page.offload, page.form.ticked],
                 api_visibility="private",
                 queue=False,
             )

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -17,7 +18,8 @@ from runs.keeper import Keeper
 from runs.session import Session
 from ui.library_access import TOKEN_RE, new_token, owner_for, served
 from ui.library_tab.layout import PAGE_SIZE, PERIODS, STATUSES, LibraryTab, empty_daily
-from ui.page.handlers import Context, apply_params
+from ui.page.controls import FORM_SIZE
+from ui.page.handlers import Context, apply_params, bind
 
 _PLACEHOLDER: Path | None = None
 COUNT_UPTO = 10_000  # the pager counts this far, then says "10,000+": counting 100,000 matches takes time
@@ -143,62 +145,48 @@ def owner(sess: Session | None) -> str | None:
     return sess.keeper.owner if sess is not None and sess.keeper is not None else None
 
 
-def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Library, tabs: gr.Tabs, tab: gr.Tab) -> None:
-    """Attach the Library tab's listeners (all private: the public way in is /library)."""
-    browse_in = [session, t.query, t.backends, t.status, t.period, t.offset]
-    browse_out = [t.gallery, t.ids, t.page_info, t.offset]
-    show, scores = wire_browse(t, session, library, tab, browse_in, browse_out)
-    wire_detail(t, ctx, session, library, tabs)
-    t.confirm_btn.click(
-        on_delete(library),
-        [session, t.selected],
-        [t.confirm_btn, t.viewer, t.details, t.selected, t.run_box],
-        api_visibility="private",
-    ).then(show, browse_in, browse_out, api_visibility="private").then(
-        scores, [session, t.score_period], [t.score_table, t.score_plot], api_visibility="private"
-    )
+@dataclass
+class LibraryContext:
+    """What the tab's handlers need besides the values of components: the tab, the page's context, the library."""
+
+    tab: LibraryTab
+    page: Context
+    library: Library
 
 
-def wire_browse(t: LibraryTab, session: gr.State, library: Library, tab: gr.Tab, browse_in: list, browse_out: list):
-    """Search, filters, pager and scoreboard; returns the page's and the scoreboard's handlers (run again
-    after a delete)."""
-    private = {"api_visibility": "private"}
+# ---- browsing and the scoreboard -------------------------------------------------------
 
-    async def show(sess, query, backends, status, period, offset, move=0):
-        if owner(sess) is None:
-            return [], [], "The page is still loading; try again in a moment.", 0
-        offset = max(0, offset + move)
-        items, ids, text = await asyncio.to_thread(
-            browse, library, owner(sess), query, backends, status, period, offset
-        )
-        if not ids and offset and move > 0:  # past the oldest: stay on the last page
-            return gr.skip(), gr.skip(), gr.skip(), offset - move
-        return items, ids, text, offset
 
-    async def first(sess, query, backends, status, period, offset):
-        return await show(sess, query, backends, status, period, 0)
+async def show(lc: LibraryContext, sess, query, backends, status, period, offset, move=0):
+    """The page of thumbnails at ``offset`` + ``move``; past the oldest, the last page stays."""
+    if owner(sess) is None:
+        return [], [], "The page is still loading; try again in a moment.", 0
+    offset = max(0, offset + move)
+    items, ids, text = await asyncio.to_thread(browse, lc.library, owner(sess), query, backends, status, period, offset)
+    if not ids and offset and move > 0:  # past the oldest: stay on the last page
+        return gr.skip(), gr.skip(), gr.skip(), offset - move
+    return items, ids, text, offset
 
-    async def older(sess, query, backends, status, period, offset):
-        return await show(sess, query, backends, status, period, offset, PAGE_SIZE)
 
-    async def newer(sess, query, backends, status, period, offset):
-        return await show(sess, query, backends, status, period, offset, -PAGE_SIZE)
+async def first(lc: LibraryContext, sess, query, backends, status, period, offset):
+    return await show(lc, sess, query, backends, status, period, 0)
 
-    async def scores(sess, period):
-        if owner(sess) is None:
-            return gr.skip(), gr.skip()
-        return await asyncio.to_thread(score_rows, library, owner(sess), period)
 
-    for trigger in (t.search_btn.click, t.query.submit, t.backends.input, t.status.input, t.period.input):
-        trigger(first, browse_in, browse_out, **private)
-    t.next_btn.click(older, browse_in, browse_out, **private)
-    t.prev_btn.click(newer, browse_in, browse_out, **private)
-    tab.select(show, browse_in, browse_out, **private).then(
-        scores, [session, t.score_period], [t.score_table, t.score_plot], **private
-    )
-    t.score_period.input(scores, [session, t.score_period], [t.score_table, t.score_plot], **private)
+async def older(lc: LibraryContext, sess, query, backends, status, period, offset):
+    return await show(lc, sess, query, backends, status, period, offset, PAGE_SIZE)
 
-    return show, scores
+
+async def newer(lc: LibraryContext, sess, query, backends, status, period, offset):
+    return await show(lc, sess, query, backends, status, period, offset, -PAGE_SIZE)
+
+
+async def scores(lc: LibraryContext, sess, period):
+    if owner(sess) is None:
+        return gr.skip(), gr.skip()
+    return await asyncio.to_thread(score_rows, lc.library, owner(sess), period)
+
+
+# ---- the large view and its buttons ----------------------------------------------------
 
 
 def selected_row(library: Library, sess: Session | None, row_id: int | None) -> ImageRow | None:
@@ -208,61 +196,93 @@ def selected_row(library: Library, sess: Session | None, row_id: int | None) -> 
     return row
 
 
-def on_delete(library: Library):
-    def delete(sess, row_id):
-        row = selected_row(library, sess, row_id)
-        if row is not None:
-            library.delete(owner(sess), row.id)
-            gr.Info("Deleted: the image, its thumbnail and its entry.")
-        # The reopened run goes too: it would still show the deleted image.
-        return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None, gr.update(visible=False)
+def pick(lc: LibraryContext, sess, ids, evt: gr.SelectData):
+    """A thumbnail shows its image large, with its details; a pending "Really delete?" goes away."""
+    if owner(sess) is None or not isinstance(evt.index, int) or evt.index >= len(ids):
+        return (gr.skip(),) * 5
+    row = lc.library.get(owner(sess), ids[evt.index])
+    if row is None:
+        return None, "That image is not in the library any more.", gr.skip(), None, gr.update(visible=False)
+    path = lc.library.path_of(row)
+    shown = served(path) if path is not None and path.exists() else None
+    return shown, details_markdown(row), gr.update(value=shown), row.id, gr.update(visible=False)
 
-    return delete
+
+def reuse_seed(lc: LibraryContext, sess, row_id):
+    row = selected_row(lc.library, sess, row_id)
+    return (row.seed, gr.Tabs(selected="playground")) if row else (gr.skip(), gr.skip())
 
 
-def wire_detail(t: LibraryTab, ctx: Context, session: gr.State, library: Library, tabs: gr.Tabs) -> None:
-    """The large view and its buttons: reuse, open run, download, delete (asked twice)."""
-    private = {"api_visibility": "private"}
-    c = ctx.page
-    form = [c.prompt, c.ticked, c.ratio, c.width, c.height, c.steps, c.guidance, c.seed, c.num_images]
+def reuse_settings(lc: LibraryContext, sess, row_id, ticked):
+    row = selected_row(lc.library, sess, row_id)
+    if row is None:
+        return (gr.skip(),) * (FORM_SIZE + 1)
+    return (*apply_params(lc.page, row_params(row), ticked), gr.Tabs(selected="playground"))
 
-    def pick(sess, ids, evt: gr.SelectData):
-        if owner(sess) is None or not isinstance(evt.index, int) or evt.index >= len(ids):
-            return (gr.skip(),) * 5
-        row = library.get(owner(sess), ids[evt.index])
-        if row is None:
-            return None, "That image is not in the library any more.", gr.skip(), None, gr.update(visible=False)
-        path = library.path_of(row)
-        shown = served(path) if path is not None and path.exists() else None
-        return shown, details_markdown(row), gr.update(value=shown), row.id, gr.update(visible=False)
 
-    t.gallery.select(
-        pick, [session, t.ids], [t.viewer, t.details, t.download_btn, t.selected, t.confirm_btn], **private
+def open_run(lc: LibraryContext, sess, row_id):
+    row = selected_row(lc.library, sess, row_id)
+    if row is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    text, items = run_view(lc.library, owner(sess), row.run_id)
+    return gr.update(visible=True), text, items
+
+
+def ask(lc: LibraryContext, sess, row_id):
+    return gr.update(visible=selected_row(lc.library, sess, row_id) is not None)
+
+
+def delete(lc: LibraryContext, sess, row_id):
+    row = selected_row(lc.library, sess, row_id)
+    if row is not None:
+        lc.library.delete(owner(sess), row.id)
+        gr.Info("Deleted: the image, its thumbnail and its entry.")
+    # The reopened run goes too: it would still show the deleted image.
+    return gr.update(visible=False), None, "Deleted." if row else gr.skip(), None, gr.update(visible=False)
+
+
+# ---- wiring (the private endpoints are named after the handlers) ---------------------------
+
+PRIVATE = {"api_visibility": "private"}
+
+
+def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Library, tabs: gr.Tabs, tab: gr.Tab) -> None:
+    """Attach the Library tab's listeners (all private: the public way in is /library)."""
+    lc = LibraryContext(t, ctx, library)
+    browse_in = [session, t.query, t.backends, t.status, t.period, t.offset]
+    browse_out = [t.gallery, t.ids, t.page_info, t.offset]
+    wire_browse(lc, session, tab, browse_in, browse_out)
+    wire_detail(lc, session, tabs)
+    t.confirm_btn.click(
+        bind(delete, lc),
+        [session, t.selected],
+        [t.confirm_btn, t.viewer, t.details, t.selected, t.run_box],
+        **PRIVATE,
+    ).then(bind(show, lc), browse_in, browse_out, **PRIVATE).then(
+        bind(scores, lc), [session, t.score_period], [t.score_table, t.score_plot], **PRIVATE
     )
 
-    def reuse_seed(sess, row_id):
-        row = selected_row(library, sess, row_id)
-        return (row.seed, gr.Tabs(selected="playground")) if row else (gr.skip(), gr.skip())
 
-    def reuse_settings(sess, row_id, ticked):
-        row = selected_row(library, sess, row_id)
-        if row is None:
-            return (gr.skip(),) * (len(form) + 1)
-        return (*apply_params(ctx, row_params(row), ticked), gr.Tabs(selected="playground"))
+def wire_browse(lc: LibraryContext, session: gr.State, tab: gr.Tab, browse_in: list, browse_out: list) -> None:
+    """Search, filters, pager and scoreboard."""
+    t = lc.tab
+    for trigger in (t.search_btn.click, t.query.submit, t.backends.input, t.status.input, t.period.input):
+        trigger(bind(first, lc), browse_in, browse_out, **PRIVATE)
+    t.next_btn.click(bind(older, lc), browse_in, browse_out, **PRIVATE)
+    t.prev_btn.click(bind(newer, lc), browse_in, browse_out, **PRIVATE)
+    scores_out = [t.score_table, t.score_plot]
+    tab.select(bind(show, lc), browse_in, browse_out, **PRIVATE).then(
+        bind(scores, lc), [session, t.score_period], scores_out, **PRIVATE
+    )
+    t.score_period.input(bind(scores, lc), [session, t.score_period], scores_out, **PRIVATE)
 
-    t.reuse_seed_btn.click(reuse_seed, [session, t.selected], [c.seed, tabs], **private)
-    t.reuse_all_btn.click(reuse_settings, [session, t.selected, c.ticked], [*form, tabs], **private)
 
-    def open_run(sess, row_id):
-        row = selected_row(library, sess, row_id)
-        if row is None:
-            return gr.skip(), gr.skip(), gr.skip()
-        text, items = run_view(library, owner(sess), row.run_id)
-        return gr.update(visible=True), text, items
-
-    t.open_run_btn.click(open_run, [session, t.selected], [t.run_box, t.run_md, t.run_gallery], **private)
-
-    def ask(sess, row_id):
-        return gr.update(visible=selected_row(library, sess, row_id) is not None)
-
-    t.delete_btn.click(ask, [session, t.selected], [t.confirm_btn], **private)
+def wire_detail(lc: LibraryContext, session: gr.State, tabs: gr.Tabs) -> None:
+    """The large view and its buttons: reuse, open run, download, delete (asked twice)."""
+    t, form = lc.tab, lc.page.page.form
+    pick_out = [t.viewer, t.details, t.download_btn, t.selected, t.confirm_btn]
+    t.gallery.select(bind(pick, lc), [session, t.ids], pick_out, **PRIVATE)
+    t.reuse_seed_btn.click(bind(reuse_seed, lc), [session, t.selected], [form.seed, tabs], **PRIVATE)
+    t.reuse_all_btn.click(bind(reuse_settings, lc), [session, t.selected, form.ticked], [*form.inputs, tabs], **PRIVATE)
+    t.open_run_btn.click(bind(open_run, lc), [session, t.selected], [t.run_box, t.run_md, t.run_gallery], **PRIVATE)
+    t.delete_btn.click(bind(ask, lc), [session, t.selected], [t.confirm_btn], **PRIVATE)

@@ -1,4 +1,4 @@
-"""The page's X/Y grid panel: two axes typed as text, every other setting from the form (wired in grid_events).
+"""The page's X/Y grid panel: two axes typed as text, every other setting from the form (wired in grid_handlers.py).
 
 Each cell goes to the visitor's history (with its own parameters) and scoreboard; the grid
 itself is one labelled PNG, with a text table of the same labels beside it.
