@@ -78,15 +78,6 @@ def parse_aiml_reply(data: object) -> AimlReply:
     return AimlReply(images=refs, seed=data.get("seed"), server_s=server_s)
 
 
-def is_allowed_image_url(url: str, base_url: str, policy: UrlPolicy | None = None) -> bool:
-    """Whether ``url`` passes the scheme rule (https, or the API's own origin). The address is checked on connect."""
-    try:
-        (policy or UrlPolicy()).check_url(url, base_url)
-    except NotAnImage:
-        return False
-    return True
-
-
 class AimlBackend(HostedBackend):
     id = "aiml"
     label = "AI/ML API"

@@ -45,8 +45,6 @@ class BackendError(Exception):
 
     #: Short machine-readable kind, used in JSON records.
     kind = "error"
-    #: Whether retrying the same request later could succeed.
-    retryable = False
 
     def __init__(self, detail: str = "", *, status: int | None = None, sticky: bool = False) -> None:
         detail = cut_text(scrub(str(detail)))  # redacted before it is cut, so no part of a key stays
@@ -79,28 +77,24 @@ class RateLimited(BackendError):
     """429 after the retries ran out."""
 
     kind = "rate_limited"
-    retryable = True
 
 
 class Timeout(BackendError):
     """No answer in time, after the retries ran out, or the whole call passed HTTP_DEADLINE_S."""
 
     kind = "timeout"
-    retryable = True
 
 
 class UpstreamError(BackendError):
     """5xx, connection failure or an unreadable reply, after the retries ran out."""
 
     kind = "upstream"
-    retryable = True
 
 
 class TooLarge(UpstreamError):
     """A reply (image or JSON) over the size cap; reading stopped at the cap. Not retried."""
 
     kind = "too_large"
-    retryable = False
 
 
 class Busy(UpstreamError):

@@ -186,19 +186,13 @@ class _Decoder:
         return out
 
 
-async def read_capped(response: httpx.Response, limit: int, what: str, keep_start: bool = False) -> bytes:
+async def _read_held(response: httpx.Response, limit: int, what: str, keep_start: bool) -> tuple[bytes, int]:
     """The whole body, stopping as soon as it passes ``limit`` bytes (declared or actual).
 
     Past the cap: TooLarge, or with ``keep_start`` the first ``limit`` bytes (for error text).
-    Past the global bound on bytes in flight (IN_FLIGHT): Busy.
+    Past the global bound on bytes in flight (IN_FLIGHT): Busy. The body's bytes stay counted
+    in IN_FLIGHT (the count is returned) until the caller gives them back.
     """
-    content, held = await _read_held(response, limit, what, keep_start)
-    IN_FLIGHT.give(held)
-    return content
-
-
-async def _read_held(response: httpx.Response, limit: int, what: str, keep_start: bool) -> tuple[bytes, int]:
-    """read_capped's work; the body's bytes stay counted in IN_FLIGHT (returned) until the caller gives them."""
     declared = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "")
     if declared.isdigit() and int(declared) > limit and not encoding and not keep_start:
@@ -244,10 +238,6 @@ class SendTrace:
     def request_written(self) -> bool:
         """True once the whole request (headers and body) was handed to the connection."""
         return any(e.endswith("send_request_body.complete") for e in self.events)
-
-    @property
-    def reused_connection(self) -> bool:
-        return not any(e.startswith("connection.connect_tcp") for e in self.events)
 
 
 async def fetch(

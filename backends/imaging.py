@@ -62,10 +62,6 @@ class EncodedImage:
     def size(self) -> tuple[int, int]:
         return self.width, self.height
 
-    @property
-    def nbytes(self) -> int:
-        return len(PNG_SIGNATURE) + sum(len(c) for c in self.chunks)
-
     def parts(self, extra: Sequence[bytes] = ()) -> list[bytes | memoryview]:
         """The file as pieces for ``writelines``: ``extra`` chunks go just before the first IDAT."""
         out: list[bytes | memoryview] = [PNG_SIGNATURE]

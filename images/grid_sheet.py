@@ -122,9 +122,3 @@ def save_grid(sheet: Image.Image, path: Path, params: dict) -> Path:
     info.add_text(GRID_KEY, json.dumps(params))
     sheet.save(path, format="PNG", pnginfo=info)
     return path
-
-
-def read_grid_params(path: str | Path) -> dict | None:
-    with Image.open(path) as img:
-        raw = img.info.get(GRID_KEY)
-    return json.loads(raw) if raw else None

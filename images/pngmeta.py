@@ -17,7 +17,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from backends.errors import NotAnImage
 from backends.imaging import PNG_SIGNATURE, EncodedImage, StoredImage, validate_png
 
 CHUNK_KEY = "flux-playground"
@@ -60,15 +59,6 @@ def text_chunks(params: dict) -> list[tuple[str, str]]:
         f"Model: FLUX.1 [schnell] via {params.get('backend')}"
     )
     return [(CHUNK_KEY, data), ("parameters", summary)]
-
-
-def with_text_chunks(png: bytes, chunks: list[tuple[str, str]]) -> bytes:
-    """``png`` with only its critical chunks kept and ours inserted before the first IDAT (tests and tools)."""
-    try:
-        image = validate_png(png, "PNG")
-    except NotAnImage as err:
-        raise BadPng(str(err)) from err
-    return b"".join(image.parts([_itxt(key, text) for key, text in chunks]))
 
 
 def write_png(image: EncodedImage, path: Path, params: dict) -> Path:
@@ -195,9 +185,3 @@ def read_params(path: str | Path) -> dict | None:
         raise BadPng("its playground settings are damaged")
     cleaned = _clean(parsed)
     return cleaned or None
-
-
-def png_text(path: str | Path) -> dict[str, str]:
-    """Every text chunk of a PNG we wrote (for tests and tools); Pillow reads our own files fine."""
-    with Image.open(path) as img:
-        return {k: v for k, v in img.info.items() if isinstance(v, str)}

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import AIML_KEY, CHROMIUM, CHROMIUM_ARGS, FW_KEY, app_settings, launch  # noqa: E402
 from tests.fakes.servers import FakeAiml, FakeFireworks  # noqa: E402
-from tests.test_browser import tick  # noqa: E402
+from tests.helpers import tick  # noqa: E402
 
 
 def run(page, prompt: str, number: int) -> None:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_hosted import start, stop  # noqa: E402
-from tests.test_browser import generate, open_app, set_number, tick, wait_done  # noqa: E402
+from tests.helpers import generate, open_app, set_number, tick, wait_done  # noqa: E402
 
 MB = 1024 * 1024
 

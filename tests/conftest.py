@@ -106,6 +106,14 @@ def app(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     running.demo.close()
 
 
+@pytest.fixture(scope="module")
+def client(app: RunningApp):
+    """A gradio_client Client of the shared app (a module may define its own ``client`` instead)."""
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False)
+
+
 @pytest.fixture(scope="session")
 def app_without_aiml_key(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     running = launch(app_settings(fireworks, aiml, tiny_model, aiml_api_key=None))

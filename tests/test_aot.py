@@ -6,22 +6,16 @@ The same capture, export and per-block apply as on ZeroGPU; only the compile cal
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import types
 
 import numpy as np
 import pytest
 
-from backends import GenerationRequest, RunContext
 from backends.local import LocalBackend, LocalSettings
+from tests.helpers import gen
 
 pytestmark = pytest.mark.local
-
-
-def gen(backend, width, height, images):
-    req = GenerationRequest("a red fox", width, height, num_inference_steps=2, seed=21, num_images=images)
-    return asyncio.run(backend.generate(req, RunContext()))
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +27,8 @@ def backends(tiny_model):
 def test_aot_compiled_fp8_blocks_serve_any_size_and_batch_like_eager(backends):
     aot, eager = backends
     for width, height, images in [(256, 256, 1), (320, 192, 2), (192, 448, 3)]:
-        a, b = gen(aot, width, height, images), gen(eager, width, height, images)
+        shape = dict(width=width, height=height, num_inference_steps=2, seed=21, num_images=images)
+        a, b = gen(aot, **shape), gen(eager, **shape)
         assert a.received["precision"] == "fp8-matmul" and a.received["compile"] == "aot"
         assert [o.image.size for o in a.outcomes] == [(width, height)] * images
         for x, y in zip(a.outcomes, b.outcomes, strict=True):

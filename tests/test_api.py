@@ -13,11 +13,6 @@ from images.pngmeta import CHUNK_KEY, read_params
 from tests.conftest import AIML_KEY, FW_KEY
 
 
-@pytest.fixture(scope="module")
-def client(app) -> Client:
-    return Client(app.url, verbose=False)
-
-
 def generate(client: Client, **kw):
     args = dict(prompt="a lighthouse at dusk", backends=["fireworks", "aiml"], aspect_ratio="Custom", seed=0)
     args.update(kw)

@@ -7,54 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers import generate, open_app, set_number, tick, wait_done
+
 pytestmark = pytest.mark.browser
 
 SEED_CAPTION = re.compile(r"seed (\d+)")
-
-
-def open_app(page, url: str):
-    page.goto(url)
-    page.wait_for_selector("#prompt textarea")
-    expect(page.locator("#backend-status")).to_contain_text("Fireworks")
-
-
-def tick(page, *labels: str) -> None:
-    """Tick exactly these backends."""
-    group = page.locator("#backends")
-    for label in ("Local FP8", "Fireworks", "AI/ML API"):
-        box = group.get_by_label(label, exact=True)
-        if (label in labels) != box.is_checked():
-            box.click()
-
-
-def set_number(page, elem_id: str, value) -> None:
-    """Type a value; for width and height, wait for the size handler's reply, so none lands later."""
-    field = page.locator(f"#{elem_id} input[type=number]").first
-    if elem_id not in ("width", "height") or field.input_value() == str(value):
-        field.fill(str(value))
-        field.press("Enter")
-        return
-    with page.expect_response(lambda r: r.url.endswith("/gradio_api/run/predict"), timeout=30_000):
-        field.fill(str(value))
-    field.press("Enter")
-
-
-def runs_done(page) -> int:
-    match = re.search(r"Run (\d+) ·", page.locator("#run-summary").inner_text())
-    return int(match.group(1)) if match else 0
-
-
-def generate(page, prompt: str) -> None:
-    """Start a run; wait_done then waits for this run, not the one before."""
-    page.fill("#prompt textarea", prompt)
-    page.evaluate("n => window.__expected_run = n", runs_done(page) + 1)
-    page.click("#generate-btn")
-
-
-def wait_done(page, timeout=30_000):
-    expected = page.evaluate("() => window.__expected_run || 1")
-    expect(page.locator("#run-summary")).to_contain_text(f"Run {expected} ·", timeout=timeout)
-    expect(page.locator("#run-summary")).to_contain_text("run wall time")
 
 
 def test_prompt_backend_generate_shows_the_seed_tagged_image(page, app):

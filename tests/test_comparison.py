@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from images.contact_sheet import PAD, SHEET_KEY, TILE
 from runs.scoreboard import COLUMNS
 from tests.conftest import app_settings, launch
-from tests.test_browser import generate, open_app, set_number, tick, wait_done
+from tests.helpers import generate, open_app, set_number, tick, wait_done
 
 pytestmark = [pytest.mark.browser, pytest.mark.local]
 SLOW = 120_000  # ms: a bound on waits for a state, long enough for a loaded machine

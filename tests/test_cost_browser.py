@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import generate, open_app, tick, wait_done
+from tests.helpers import generate, open_app, tick, wait_done
 
 pytestmark = pytest.mark.browser
 

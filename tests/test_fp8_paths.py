@@ -7,7 +7,6 @@ linears all have sides that are multiples of 16, so torchao really quantizes the
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import types
@@ -16,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from backends import GenerationRequest, RunContext
+from backends import GenerationRequest
 from backends import errors as e
 from backends.local import LocalBackend, LocalSettings, zerogpu
 from backends.local.fp8 import count_fp8_linears, fp8_matmul_plan, quantize_transformer_fp8
 from backends.local.loader import inference_context, plan
+from tests.helpers import gen
 
 pytestmark = pytest.mark.local
 RECIPE_KEEPS = {
@@ -33,12 +33,6 @@ RECIPE_KEEPS = {
     "norm_out.linear",
     "proj_out",
 }
-
-
-def gen(backend, **kw):
-    base = dict(prompt="a red fox", width=256, height=192, seed=7)
-    base.update(kw)
-    return asyncio.run(backend.generate(GenerationRequest(**base), RunContext()))
 
 
 @pytest.fixture(scope="module")

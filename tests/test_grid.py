@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from backends import GenerationRequest
-from images.grid_sheet import GridCell, grid_sheet, read_grid_params, save_grid
+from images.grid_sheet import GridCell, grid_sheet, save_grid
 from runs.grid.plan import GridError, parse_axis, plan_cells
+from tests.helpers import read_grid_params
 
 LABELS = {"local": "Local FP8", "fireworks": "Fireworks", "aiml": "AI/ML API"}
 BASE = GenerationRequest(prompt="a red fox in the snow", seed=42)

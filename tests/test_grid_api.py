@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gradio_client import Client
 from PIL import Image
 
-from images.grid_sheet import read_grid_params
-
-
-@pytest.fixture(scope="module")
-def client(app) -> Client:
-    return Client(app.url, verbose=False)
+from tests.helpers import read_grid_params
 
 
 def test_seed_by_backend_grid_gives_six_records_each_at_its_seed(client, fireworks, aiml):

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser import open_app, set_number, tick
+from tests.helpers import open_app, set_number, tick
 
 pytestmark = pytest.mark.browser
 

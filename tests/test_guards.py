@@ -29,11 +29,6 @@ MB = 1024 * 1024
 SMALL = {"width": 256, "height": 256}
 
 
-@pytest.fixture(scope="module")
-def client(app) -> Client:
-    return Client(app.url, verbose=False)
-
-
 def guidance_values(n: int) -> str:
     return ", ".join(str(v) for v in range(n))  # guidance 0..n-1: an axis with no range cap of its own
 

@@ -11,6 +11,7 @@ from backends.aiml import AimlBackend
 from backends.fireworks import FireworksBackend
 from backends.http import RetryPolicy
 from tests.conftest import AIML_KEY, FW_KEY
+from tests.helpers import posts
 
 FAST_RETRY = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=2.0)
 
@@ -25,10 +26,6 @@ def request(**kw) -> GenerationRequest:
     base = dict(prompt="a lighthouse", width=1152, height=896, seed=1234, num_images=1)
     base.update(kw)
     return GenerationRequest(**base)
-
-
-def posts(fake) -> list[dict]:
-    return [r for r in fake.requests if r["body"] is not None]
 
 
 async def run(backend, req=None, key=None):

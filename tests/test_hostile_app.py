@@ -15,11 +15,6 @@ from tests.conftest import AIML_KEY, FW_KEY
 PASTED_FW_KEY = "pasted-fw-key-0a1b2c3d4e"
 
 
-@pytest.fixture(scope="module")
-def client(app) -> Client:
-    return Client(app.url, verbose=False)
-
-
 def generate(client: Client, **kw):
     args = dict(prompt="a lighthouse at dusk", backends=["fireworks", "aiml"], aspect_ratio="1:1", seed=321)
     args.update(kw)
@@ -81,8 +76,8 @@ def test_a_refused_request_sends_nothing_and_names_the_field(client, fireworks, 
 def test_a_pasted_key_echoed_by_the_api_is_redacted_in_page_and_exports(page, app, fireworks):
     from playwright.sync_api import expect
 
-    from tests.test_browser import generate as start
-    from tests.test_browser import open_app, tick, wait_done
+    from tests.helpers import generate as start
+    from tests.helpers import open_app, tick, wait_done
 
     fireworks.valid_key = PASTED_FW_KEY
     fireworks.mode = "echo_key"

@@ -17,18 +17,9 @@ from backends.fireworks import FireworksBackend
 from backends.http import RetryPolicy, make_client
 from backends.urlguard import UrlPolicy
 from tests.conftest import AIML_KEY, FW_KEY
+from tests.helpers import Waits, posts
 
 MB = 1024 * 1024
-
-
-class Waits:
-    """An injected sleep: records the wait it was given and returns at once."""
-
-    def __init__(self) -> None:
-        self.given: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.given.append(seconds)
 
 
 @pytest.fixture
@@ -44,12 +35,8 @@ def request(**kw) -> GenerationRequest:
     return GenerationRequest(**base)
 
 
-def posts(fake) -> list[dict]:
-    return [r for r in fake.requests if r["path"].endswith(("text_to_image", "/images/generations"))]
-
-
 def gets(fake) -> list[dict]:
-    return [r for r in fake.requests if r["body"] is None and not r["path"].endswith("/images/generations")]
+    return [r for r in fake.requests if r["method"] == "GET"]
 
 
 async def one(backend, req=None, key=None):

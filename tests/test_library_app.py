@@ -163,7 +163,7 @@ def test_space_visitors_never_see_each_others_images(fireworks, aiml, tmp_path):
 async def test_mcp_generate_then_the_library_tool(fireworks, aiml, tmp_path):
     import json
 
-    from tests.test_mcp import call, images, texts
+    from tests.helpers import call, images, texts
 
     demo, url = serve(fireworks, aiml, LibraryConfig(dir=tmp_path / "lib"), mcp_server=True)
     try:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from library import LibraryConfig
-from tests.test_browser import generate, open_app, set_number, tick, wait_done
+from tests.helpers import generate, open_app, set_number, tick, wait_done
 from tests.test_library_app import serve
 
 pytestmark = pytest.mark.browser

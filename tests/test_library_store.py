@@ -4,7 +4,6 @@ reconcile, a corrupt database, a full disk, many writers at once, and a Space's 
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 import signal
@@ -18,20 +17,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from images.pngmeta import text_chunks, with_text_chunks
 from library import ImageRow, Library, LibraryConfig
 from library import files as library_files
 from library.schema import VERSION, migrate
 from library.store import NotSaved
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def png(params: dict | None = None, side: int = 64) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (side, side), (200, 40, 40)).save(buf, format="PNG")
-    data = buf.getvalue()
-    return with_text_chunks(data, text_chunks(params)) if params else data
+    return helpers.png(side, side, (200, 40, 40), params)
 
 
 def row(prompt: str = "a red fox in the snow", backend: str = "fireworks", seed: int = 1, **kw) -> ImageRow:

@@ -13,6 +13,7 @@ from backends import errors as e
 from backends.local import LocalBackend, LocalSettings
 from backends.local.loader import check_model_dir
 from backends.local.zerogpu import gpu_duration_s
+from tests.helpers import gen
 
 pytestmark = pytest.mark.local
 
@@ -20,15 +21,6 @@ pytestmark = pytest.mark.local
 @pytest.fixture(scope="module")
 def local(tiny_model) -> LocalBackend:
     return LocalBackend(LocalSettings(model=str(tiny_model), device="cpu", precision="fp8"))
-
-
-def gen(backend, **kw):
-    import asyncio
-
-    ctx = kw.pop("ctx", None)
-    base = dict(prompt="a red fox", width=256, height=192, seed=7)
-    base.update(kw)
-    return asyncio.run(backend.generate(GenerationRequest(**base), ctx or RunContext()))
 
 
 def pixels(run, i=0) -> np.ndarray:

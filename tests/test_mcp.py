@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from collections.abc import Iterator
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamablehttp_client
-from PIL import Image
 
 from tests.conftest import AIML_KEY, FW_KEY, RunningApp, app_settings, free_port
+from tests.helpers import call, images, texts
 
 
 @pytest.fixture(scope="module")
@@ -27,31 +23,6 @@ def mcp_app(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     demo.launch(**options, mcp_server=True, **LAUNCH_OPTIONS)
     yield RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
     demo.close()
-
-
-async def call(url: str, name: str | None = None, progress: bool = False, **arguments):
-    """List the tools, and call ``name`` if given; returns (tools, result)."""
-    async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            tools = (await session.list_tools()).tools
-            result = None
-            if name:
-
-                async def on_progress(done, total, message):
-                    pass
-
-                kw = {"progress_callback": on_progress} if progress else {}
-                result = await session.call_tool(name, arguments, **kw)
-            return tools, result
-
-
-def images(result) -> list[Image.Image]:
-    return [Image.open(io.BytesIO(base64.b64decode(c.data))) for c in result.content if c.type == "image"]
-
-
-def texts(result) -> list[str]:
-    return [c.text for c in result.content if c.type == "text"]
 
 
 async def test_tools_are_generate_and_grid_with_descriptions_an_agent_can_use(mcp_app):

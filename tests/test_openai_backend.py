@@ -11,6 +11,7 @@ from backends.http import RetryPolicy
 from backends.openai_backend import OpenAICompatBackend
 from backends.openai_config import OpenAIEndpoint
 from tests.fakes.openai_images import FakeOpenAIImages
+from tests.helpers import Waits, posts
 
 KEY = "oai-secret-5d6e7f80"
 FAST_RETRY = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=2.0)
@@ -37,24 +38,14 @@ async def client():
         yield c
 
 
-class Waits:
-    """Records the retry waits instead of sleeping them."""
-
-    def __init__(self) -> None:
-        self.seen: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seen.append(seconds)
-
-
 def backend(client, fake, key=KEY, **kw) -> OpenAICompatBackend:
     fields = dict(id="engine", label="Engine", base_url=fake.base_url, model="flux", key_env="ENGINE_KEY")
     fields.update(kw)
     return OpenAICompatBackend(OpenAIEndpoint(**fields), client, key, FAST_RETRY, sleep=Waits())
 
 
-def posts(fake) -> list[dict]:
-    return [r["body"] for r in fake.requests if r["body"] is not None]
+def bodies(fake) -> list[dict]:
+    return [r["body"] for r in posts(fake)]
 
 
 async def run(b, **kw):
@@ -68,8 +59,8 @@ async def test_an_engine_gets_one_call_per_image_with_seed_plus_i(client, fake):
     assert [o.status for o in result.outcomes] == ["ok", "ok"]
     assert [o.seed for o in result.outcomes] == [77, 78]
     assert [o.image.size for o in result.outcomes] == [(1152, 896)] * 2
-    assert sorted(b["seed"] for b in posts(fake)) == [77, 78]
-    assert {b["n"] for b in posts(fake)} == {1} and {b["num_inference_steps"] for b in posts(fake)} == {4}
+    assert sorted(b["seed"] for b in bodies(fake)) == [77, 78]
+    assert {b["n"] for b in bodies(fake)} == {1} and {b["num_inference_steps"] for b in bodies(fake)} == {4}
     assert [r["headers"]["Authorization"] for r in fake.requests] == [f"Bearer {KEY}"] * 2
 
 
@@ -77,7 +68,7 @@ async def test_strict_openai_gets_no_unknown_field_and_the_record_says_so(client
     fake.strict = True
     result = await run(backend(client, fake, extras=()))
     assert [o.status for o in result.outcomes] == ["ok", "ok"]  # the strict fake would 400 on any extra
-    assert all("seed" not in b and "guidance_scale" not in b for b in posts(fake))
+    assert all("seed" not in b and "guidance_scale" not in b for b in bodies(fake))
     assert "seed" in result.received["not_sent"]
     assert "seed not sent: this endpoint takes none; the image is not reproducible" in result.notes
 
@@ -87,14 +78,14 @@ async def test_strict_openai_refuses_a_seed_with_its_own_message(client, fake):
     result = await run(backend(client, fake, extras=("seed",)), num_images=1)
     err = result.outcomes[0].error
     assert isinstance(err, e.BadRequest) and err.detail == "Unrecognized request argument supplied: seed"
-    assert len(posts(fake)) == 1  # a 400 is never retried
+    assert len(bodies(fake)) == 1  # a 400 is never retried
 
 
 async def test_fixed_sizes_send_the_nearest_allowed(client, fake):
     fake.sizes = ["1024x1024", "1344x768"]
     result = await run(backend(client, fake, sizes=((1024, 1024), (1344, 768))), width=1216, height=704)
     assert [o.status for o in result.outcomes] == ["ok", "ok"]
-    assert {b["size"] for b in posts(fake)} == {"1344x768"}
+    assert {b["size"] for b in bodies(fake)} == {"1344x768"}
     assert result.received["size_requested"] == "1216x704"
 
 
@@ -124,7 +115,7 @@ async def test_429_waits_for_retry_after_then_reports_rate_limited(client, fake)
     b = backend(client, fake)
     err = (await run(b, num_images=1)).outcomes[0].error
     assert isinstance(err, e.RateLimited) and "Rate limit reached" in err.detail
-    assert b.sleep.seen == [2.0, 2.0]  # Retry-After 3 s, capped at FAST_RETRY's 2 s, before each retry
+    assert b.sleep.given == [2.0, 2.0]  # Retry-After 3 s, capped at FAST_RETRY's 2 s, before each retry
     assert len(fake.requests) == 3
 
 
@@ -132,7 +123,7 @@ async def test_429_once_then_the_image(client, fake):
     fake.mode, fake.retry_after = "429then", "1"
     b = backend(client, fake)
     result = await run(b, num_images=1)
-    assert result.outcomes[0].status == "ok" and b.sleep.seen == [1.0]
+    assert result.outcomes[0].status == "ok" and b.sleep.given == [1.0]
 
 
 async def test_500_is_retried_then_reported(client, fake):

@@ -284,8 +284,8 @@ def test_a_bad_setting_stops_the_app_with_one_line(env, words):
 def test_a_key_pasted_for_a_configured_endpoint_is_used_and_never_shown(served, fakes, page):
     from playwright.sync_api import expect
 
-    from tests.test_browser import generate as press_generate
-    from tests.test_browser import open_app, tick, wait_done
+    from tests.helpers import generate as press_generate
+    from tests.helpers import open_app, tick, wait_done
 
     url, _, _ = served
     engine = fakes[0]

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from backends.local import LocalSettings
 from config import PageOptions
 from tests.conftest import DESKTOP, PHONE, app_settings, launch, new_page
-from tests.test_browser import generate, open_app, set_number, tick, wait_done
+from tests.helpers import generate, open_app, set_number, tick, wait_done
 
 pytestmark = pytest.mark.browser
 

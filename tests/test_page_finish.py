@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import DESKTOP, PHONE, new_page
-from tests.test_browser import generate, open_app, set_number, tick, wait_done
+from tests.helpers import generate, open_app, set_number, tick, wait_done
 
 pytestmark = pytest.mark.browser
 

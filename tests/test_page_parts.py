@@ -18,6 +18,7 @@ from runs.scoreboard import Scoreboard
 from runs.session import RunState, export_run
 from spend.allowance import plan_spend, visitor_of
 from spend.ratelimit import RateLimiter
+from tests.helpers import Clock
 from ui.page.handlers import (
     Context,
     clamp_warning,
@@ -31,14 +32,6 @@ from ui.page.progress import column_status, skipped_status
 from ui.page.texts import default_ticked
 
 SKIP = gr.skip()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_rate_limit_counts_images_per_client_in_a_sliding_minute_and_names_the_wait():

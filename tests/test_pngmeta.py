@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from backends.errors import NotAnImage
-from backends.imaging import decode_image, read_image, validate_png
-from images.pngmeta import CHUNK_KEY, BadPng, read_params, save_png, with_text_chunks
+from backends.imaging import StoredImage, decode_image, read_image, validate_png
+from images.pngmeta import CHUNK_KEY, BadPng, png_with_params, read_params, save_png
 from runs.history import History
 
 PARAMS = {
@@ -146,11 +146,12 @@ def test_the_pixel_cap_is_read_from_the_header():
         validate_png(png)
 
 
-def test_splicing_refuses_what_is_not_a_png():
-    with pytest.raises(BadPng):
-        with_text_chunks(b"GIF89a....", [])
-    with pytest.raises(BadPng):
-        with_text_chunks(png_bytes()[:-12], [])  # no IEND
+def test_splicing_refuses_a_saved_file_that_is_not_a_png(tmp_path):
+    for name, data in (("gif", b"GIF89a...."), ("no-iend", png_bytes()[:-12])):
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(data)
+        with pytest.raises(NotAnImage):
+            png_with_params(StoredImage(path, 64, 48), PARAMS)
 
 
 def itxt(key: str, text: bytes, compressed: bool = False) -> bytes:

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from config import PageOptions
 from tests.conftest import RunningApp, app_settings, free_port
-from tests.test_browser import generate as page_generate
-from tests.test_browser import open_app, tick, wait_done
+from tests.helpers import generate as page_generate
+from tests.helpers import open_app, posts, tick, wait_done
 
 LIMIT = 3
 
@@ -39,10 +39,6 @@ def proxied(real: str, forged: str) -> dict[str, str]:
     return {"X-Forwarded-For": f"{forged}, {real}"}
 
 
-def sent(fake) -> int:
-    return len([r for r in fake.requests if r["body"] is not None])
-
-
 def api(app: RunningApp, real: str, forged: str) -> Client:
     return Client(app.url, headers=proxied(real, forged), verbose=False)
 
@@ -57,7 +53,7 @@ def test_forged_rotation_on_generate_stays_under_the_limit(space_app, fireworks,
         one_image(api(space_app, "198.51.100.1", f"203.0.113.{i}"))
     with pytest.raises(Exception, match=r"allows 3 images a minute per visitor.*try again in \d+ s"):
         one_image(api(space_app, "198.51.100.1", "203.0.113.200"))
-    assert sent(fireworks) == LIMIT
+    assert len(posts(fireworks)) == LIMIT
     with pytest.raises(Exception, match="steps 20 is out of range"):
         api(space_app, "198.51.100.9", "x").predict(prompt="a", num_inference_steps=20, api_name="/generate")
     assert "Traceback" not in capfd.readouterr().err  # a refused request: one log line, no traceback
@@ -68,7 +64,7 @@ def test_forged_rotation_on_grid_stays_under_the_limit(space_app, fireworks):
     api(space_app, "198.51.100.2", "203.0.113.1").predict(**kw, api_name="/grid")
     with pytest.raises(Exception, match="allows 3 images a minute"):
         api(space_app, "198.51.100.2", "203.0.113.2").predict(**kw, api_name="/grid")  # 2 more cells: 4 > 3
-    assert sent(fireworks) == 2
+    assert len(posts(fireworks)) == 2
 
 
 async def mcp_generate(url: str, headers: dict[str, str]):
@@ -85,7 +81,7 @@ async def test_forged_rotation_on_mcp_stays_under_the_limit(space_app, fireworks
         assert not result.isError
     refused = await mcp_generate(space_app.url, proxied("198.51.100.3", "203.0.113.77"))
     assert refused.isError and "allows 3 images a minute" in " ".join(c.text for c in refused.content)
-    assert sent(fireworks) == LIMIT
+    assert len(posts(fireworks)) == LIMIT
 
 
 @pytest.fixture
@@ -109,4 +105,4 @@ def test_the_page_and_the_api_share_one_allowance(space_app, fireworks, visitor)
     page_generate(visitor, "one too many")
     toast = visitor.locator("[data-testid=toast-text]").filter(has_text=re.compile(r"allows 3 images a minute"))
     expect(toast).to_have_count(1)
-    assert sent(fireworks) == LIMIT
+    assert len(posts(fireworks)) == LIMIT

@@ -7,6 +7,7 @@ from gradio_client import Client
 
 from config import PageOptions
 from tests.conftest import app_settings, free_port
+from tests.helpers import posts
 
 BUDGET = 0.0042  # three 4-step Fireworks images at 0.0014 USD
 
@@ -28,10 +29,6 @@ def one_image(url: str, visitor: str):
     return client.predict(**kw, api_name="/generate")
 
 
-def sent(fake) -> int:
-    return len([r for r in fake.requests if r["body"] is not None])
-
-
 def test_the_budget_stops_at_the_right_image_across_a_restart(fireworks, aiml, tiny_model, tmp_path):
     ledger = tmp_path / "spend.sqlite3"
     demo, backends, url = start(fireworks, aiml, tiny_model, ledger)
@@ -45,7 +42,7 @@ def test_the_budget_stops_at_the_right_image_across_a_restart(fireworks, aiml, t
         one_image(url, "198.51.100.32")  # the third image
         with pytest.raises(Exception, match=r"daily budget on its keys \(0.0042 USD\) is spent.*00:00 UTC"):
             one_image(url, "198.51.100.33")
-        assert sent(fireworks) == 3
+        assert len(posts(fireworks)) == 3
         from ui.page.handlers import status_text
 
         ctx = type("Ctx", (), {"allowance": _allowance(demo), "backends": backends})

@@ -4,30 +4,23 @@ for it (records, the page's column text, MCP's content, the JSON export, the log
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 
 import httpx
 import pytest
-from PIL import Image
 
 from backends import GenerationRequest
 from backends.aiml import AimlBackend
 from backends.fireworks import PATH, FireworksBackend
-from backends.redact import base64_forms, install_log_redaction
+from backends.redact import install_log_redaction
 from runs.history import History
 from runs.session import Session, column_text, export_run
+from tests.helpers import leaks, png
 from ui.api.mcp import flatten_for_mcp
 
 KEY = "fw-Pasted-5c1e8a7b2d94f06e"
 BASE = "https://api.upstream.test"
-
-
-def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 64), "teal").save(out, format="PNG")
-    return out.getvalue()
 
 
 def b64_blob(offset: int, urlsafe: bool = False) -> str:
@@ -45,7 +38,7 @@ def error(status: int, message: str) -> httpx.Response:
 
 
 def image(**headers: str) -> httpx.Response:
-    return reply(200, png(), "image/png", **headers)
+    return reply(200, png(64, 64, "teal"), "image/png", **headers)
 
 
 # Each shape: the Fireworks reply to the image POST.
@@ -64,14 +57,6 @@ SHAPES = {
     "finish_reason_after_50": lambda: image(**{"finish-reason": "y" * 50 + KEY}),
     "not_an_image": lambda: reply(200, b"<html>" + b"k" * 14 + KEY.encode(), "text/html"),
 }
-
-
-def leaks(text: str) -> list[str]:
-    """Any 8 characters of the key (any case) or 12 of a base64 form of it, found in ``text``."""
-    low, found = text.lower(), []
-    found += [KEY[i : i + 8] for i in range(len(KEY) - 7) if KEY.lower()[i : i + 8] in low]
-    found += [f[i : i + 12] for f in base64_forms(KEY) for i in range(len(f) - 11) if f[i : i + 12] in text]
-    return found
 
 
 def fireworks_with(shape: str) -> FireworksBackend:
@@ -122,5 +107,5 @@ async def test_no_echo_shape_shows_the_key_anywhere(shape, tmp_path, caplog):
     if shape == "image_url_in_the_log":
         assert "HTTP Request: GET" in outputs["log"]  # the URL did reach the log, redacted
     for where, text in outputs.items():
-        assert not leaks(text), f"{shape}: the key shows in {where}: {leaks(text)[:3]}"
+        assert not leaks(text, KEY), f"{shape}: the key shows in {where}: {leaks(text, KEY)[:3]}"
     await backend.client.aclose()

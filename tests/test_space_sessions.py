@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.test_browser import generate, open_app, tick, wait_done
+from tests.helpers import generate, open_app, tick, wait_done
 from ui.sessions import LiveSessions, session_limits
 
 

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import base64
-import io
 
 import httpx
 import pytest
-from PIL import Image
 
 from backends import GenerationRequest, InvalidRequest
 from backends import errors as e
-from backends.aiml import aiml_body, is_allowed_image_url, parse_aiml_reply
+from backends.aiml import aiml_body, parse_aiml_reply
 from backends.fireworks import fireworks_body, parse_fireworks_reply
 from backends.hosted import reported_seed
 from backends.http import RetryPolicy, api_message, backoff_s, error_for_status, is_retryable_status, retry_after_s
 from backends.imaging import decode_image, read_base64_image, sniff
 from backends.sizes import RATIO_SIZES, nearest_ratio, ratio_for_size, snap_to_preset
-
-
-def png(w: int = 8, h: int = 6, color=(10, 20, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (w, h), color).save(out, format="PNG")
-    return out.getvalue()
+from backends.urlguard import UrlPolicy
+from tests.helpers import png
 
 
 def req(**kw) -> GenerationRequest:
@@ -191,8 +185,6 @@ def test_aiml_reply_shapes():
 
 
 def test_aiml_image_urls_must_be_https_or_same_origin_and_public():
-    from backends.urlguard import UrlPolicy
-
     policy = UrlPolicy()
     for address in (
         "127.0.0.1",
@@ -215,12 +207,12 @@ def test_aiml_image_urls_must_be_https_or_same_origin_and_public():
 
 
 def test_aiml_image_urls_scheme_rule():
-    base = "http://127.0.0.1:9000/v1"
-    assert is_allowed_image_url("https://cdn.aimlapi.com/a.png", base)
-    assert is_allowed_image_url("http://127.0.0.1:9000/files/a.png", base)
-    assert not is_allowed_image_url("http://127.0.0.1:9001/files/a.png", base)
-    assert not is_allowed_image_url("http://cdn.example/a.png", base)
-    assert not is_allowed_image_url("file:///etc/passwd", base)
+    base, policy = "http://127.0.0.1:9000/v1", UrlPolicy()
+    assert policy.check_url("https://cdn.aimlapi.com/a.png", base) is False  # allowed, off the API's origin
+    assert policy.check_url("http://127.0.0.1:9000/files/a.png", base) is True  # the API's own origin
+    for refused in ("http://127.0.0.1:9001/files/a.png", "http://cdn.example/a.png", "file:///etc/passwd"):
+        with pytest.raises(e.RefusedUrl):
+            policy.check_url(refused, base)
 
 
 # --- images ------------------------------------------------------------------------------

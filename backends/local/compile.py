@@ -114,14 +114,3 @@ def compile_blocks(
         return
     compile_repeated_blocks(pipe.transformer, report)
     warm_up(pipe, grad_mode)
-
-
-def compiled_graph_count(transformer: Any) -> dict[str, int]:
-    """Dynamo's cache entries on each block kind's forward: 1 each means compiled once, no recompile."""
-    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
-
-    return {
-        type(blocks[0]).__name__: len(_debug_get_cache_entry_list(type(blocks[0]).forward.__code__))
-        for blocks in block_kinds(transformer)
-        if blocks
-    }

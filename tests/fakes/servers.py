@@ -137,12 +137,16 @@ class FakeServer:
                 finally:
                     self.done()
 
+            def record(self, method: str, body: dict | None) -> None:
+                """Keep what was sent (call with fake.lock held)."""
+                fake.requests.append({"method": method, "path": self.path, "headers": dict(self.headers), "body": body})
+
             def _post(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if fake.mode == "drop_reused" and self.served > 0:
                     with fake.lock:
-                        fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+                        self.record("POST", None)
                         fake.dropped += 1
                     fake.abort(self)
                     return
@@ -151,12 +155,12 @@ class FakeServer:
                 except ValueError:
                     body = None
                 with fake.lock:
-                    fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    self.record("POST", body)
                 fake.handle_post(self, body)
 
             def _get(self):
                 with fake.lock:
-                    fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": None})
+                    self.record("GET", None)
                 fake.handle_get(self)
 
         class Server(ThreadingHTTPServer):
