@@ -12,7 +12,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 from PIL import Image
 
-from tests.conftest import AIML_KEY, FW_KEY, RunningApp, app_settings, free_port
+from tests.conftest import AIML_KEY, FW_KEY, RunningApp, app_config, app_settings, free_port
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +21,12 @@ def mcp_app(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     from ui import LAUNCH_OPTIONS
 
     settings = app_settings(fireworks, aiml, tiny_model)
-    demo, backends = create_app(settings)
+    app = create_app(app_config(settings))
     port = free_port()
     options = dict(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    demo.launch(**options, mcp_server=True, **LAUNCH_OPTIONS)
-    yield RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
-    demo.close()
+    app.demo.launch(**options, mcp_server=True, **LAUNCH_OPTIONS)
+    yield RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
+    app.demo.close()
 
 
 async def call(url: str, name: str | None = None, progress: bool = False, **arguments):
@@ -123,6 +123,6 @@ def test_app_serves_mcp_unless_told_not_to(monkeypatch, argv, served):
     import app
 
     seen: dict = {}
-    monkeypatch.setattr(app, "create_app", lambda: (_Demo(seen), {}))
+    monkeypatch.setattr(app, "create_app", lambda settings: app.App(_Demo(seen), {}, None, None, settings))
     app.main(argv)
     assert seen["mcp_server"] is served
