@@ -7,8 +7,6 @@ so 0.0014 USD for a 4-step image); the AI/ML API's price is unknown until an ope
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,19 +14,6 @@ from backends.types import BackendRun
 
 FIREWORKS_PRICE_PER_STEP = 0.00035  # USD; third-party-reported, see the module docstring
 BILLED = ("ok", "filtered")  # a filtered image was still generated, so it is assumed billed
-
-
-def _price(env: Mapping[str, str], name: str, default: float | None) -> float | None:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as err:
-        raise ValueError(f"{name} must be a price in USD, e.g. 0.003; got {raw!r}") from err
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a price of 0 or more USD; got {raw!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -39,16 +24,8 @@ class Pricing:
     aiml_per_image: float | None = None
     per_image: Mapping[str, float] = field(default_factory=dict)  # by backend id: OPENAI_IMAGE_BACKENDS prices
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Pricing:
-        env = os.environ if env is None else env
-        return cls(
-            fireworks_per_step=_price(env, "FIREWORKS_PRICE_PER_STEP", FIREWORKS_PRICE_PER_STEP),
-            aiml_per_image=_price(env, "AIML_PRICE_PER_IMAGE", None),
-        )
 
-
-# The app reads the environment once at start-up and calls configure(); tests pass their own.
+# The app's prices (config.load) are set once at start-up by configure(); tests pass their own.
 _pricing = Pricing()
 
 

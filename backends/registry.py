@@ -1,9 +1,7 @@
-"""Settings from the environment, and the one place that builds the backends."""
+"""The backends' settings (read from the environment by config.load), and the one place that builds the backends."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -14,15 +12,14 @@ from backends.cost import Pricing
 from backends.http import DEADLINE_S, READ_TIMEOUT_S
 from backends.local import LocalBackend, LocalSettings
 from backends.openai_backend import OpenAICompatBackend
-from backends.openai_config import ENV as OPENAI_ENV
-from backends.openai_config import OpenAIEndpoint, parse_endpoints
+from backends.openai_config import OpenAIEndpoint
 from backends.types import Backend
 from runs.grid.plan import MAX_CELLS
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the app reads from the environment, read once in app.py."""
+    """Keys, base URLs, HTTP timeouts, prices, the local model, the grid limit and OpenAI endpoints (config.load)."""
 
     fireworks_api_key: str | None = field(default=None, repr=False)  # never in a repr, log or traceback
     aiml_api_key: str | None = field(default=None, repr=False)
@@ -38,42 +35,9 @@ class Settings:
     openai_endpoints: tuple[OpenAIEndpoint, ...] = ()
     openai_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        endpoints = parse_endpoints(env.get(OPENAI_ENV))
-        prices = {ep.id: ep.price_per_image for ep in endpoints if ep.price_per_image is not None}
-        return cls(
-            fireworks_api_key=env.get("FIREWORKS_API_KEY") or None,
-            aiml_api_key=env.get("AIML_API_KEY") or None,
-            fireworks_base_url=env.get("FIREWORKS_BASE_URL") or fireworks.DEFAULT_BASE_URL,
-            aiml_base_url=env.get("AIML_BASE_URL") or aiml.DEFAULT_BASE_URL,
-            http_read_timeout_s=_seconds(env, "HTTP_READ_TIMEOUT_S", READ_TIMEOUT_S),
-            http_deadline_s=_seconds(env, "HTTP_DEADLINE_S", DEADLINE_S),
-            aiml_safety_checker=(env.get("AIML_SAFETY_CHECKER") or "1").lower() not in ("0", "false", "no", "off"),
-            local=LocalSettings.from_env(env),
-            pricing=dataclasses.replace(Pricing.from_env(env), per_image=prices),
-            grid_max_cells=int(env.get("GRID_MAX_CELLS") or MAX_CELLS),
-            openai_endpoints=endpoints,
-            openai_keys={ep.id: env[ep.key_env] for ep in endpoints if ep.key_env and env.get(ep.key_env)},
-        )
-
     def secrets(self) -> list[str]:
         """Values that must never be shown anywhere."""
         return [k for k in (self.fireworks_api_key, self.aiml_api_key, *self.openai_keys.values()) if k]
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name) or ""
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
-    if not 0 < value < 86400:
-        raise ValueError(f"{name}={raw!r}: use a number of seconds above 0")
-    return value
 
 
 # One line per backend, in the order the UI shows them.

@@ -48,22 +48,10 @@ ServedRunHook = Callable[[GenerationRequest, BackendRun], Awaitable[None]]
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """OPENAI_SERVE_KEY and its guard, read once in app.py."""
+    """OPENAI_SERVE_KEY (config.load checks it: long enough, and not on a Space unless allowed)."""
 
     key: str | None = field(default=None, repr=False)
     max_waiting: int = MAX_WAITING
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServeSettings:
-        key = (env.get("OPENAI_SERVE_KEY") or "").strip() or None
-        if key and env.get("SPACE_ID") and env.get("ALLOW_OPENAI_SERVE") != "1":
-            raise ValueError(
-                "OPENAI_SERVE_KEY is set on a Space (SPACE_ID): serving its GPU to API clients is off there; "
-                "unset it, or set ALLOW_OPENAI_SERVE=1 to serve anyway"
-            )
-        if key and len(key) < 16:
-            raise ValueError("OPENAI_SERVE_KEY is shorter than 16 characters; use a long random key")
-        return cls(key=key)
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None) -> JSONResponse:

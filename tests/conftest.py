@@ -12,6 +12,8 @@ import pytest
 
 from backends import Settings
 from backends.local import LocalSettings
+from config import AppSettings, PageOptions
+from library import LibraryConfig
 from tests.fakes.servers import FakeAiml, FakeFireworks
 
 # The suite never writes into the repo's outputs/: tests that want a library pass their own folder.
@@ -73,17 +75,23 @@ class RunningApp:
     demo: object
     backends: dict
     settings: Settings
+    live_sessions: object = None  # ui.sessions.LiveSessions
+
+
+def app_config(backends: Settings, page: PageOptions | None = None, **parts) -> AppSettings:
+    """AppSettings for an app in this process: these backends and page options, the library off unless given."""
+    parts.setdefault("library", LibraryConfig(dir=None))
+    return AppSettings(backends=backends, page=page or PageOptions(), **parts)
 
 
 def launch(settings: Settings, options=None) -> RunningApp:
     from app import create_app
-    from config import PageOptions
     from ui import LAUNCH_OPTIONS
 
-    demo, backends = create_app(settings, options or PageOptions())
+    app = create_app(app_config(settings, options))
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
-    return RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    return RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
 
 
 def app_settings(fireworks, aiml, tiny_model, **overrides) -> Settings:

@@ -12,7 +12,7 @@ import types
 import numpy as np
 import pytest
 
-from backends.local import LocalBackend, LocalSettings
+from backends.local import LocalBackend, LocalSettings, zerogpu
 from tests.helpers import gen
 
 pytestmark = pytest.mark.local
@@ -75,7 +75,7 @@ def test_on_zerogpu_compiling_means_spaces_aot_inside_one_long_gpu_call(monkeypa
     )
     monkeypatch.setitem(sys.modules, "spaces", fake)
     monkeypatch.setitem(sys.modules, "spaces.zero.torch.aoti", zero)
-    monkeypatch.setenv("SPACES_ZERO_GPU", "1")
+    monkeypatch.setattr(zerogpu, "_zerogpu", True)  # what configure(load(env).zerogpu) sets on ZeroGPU
     from backends.local.loader import inference_context
     from bench.random_flux import make_random_pipeline
 

@@ -8,6 +8,7 @@ from PIL import Image
 from backends import BackendRun, GenerationRequest, ImageOutcome
 from backends import errors as e
 from backends.cost import FIREWORKS_PRICE_PER_STEP, Pricing, configure, current, image_cost, run_cost
+from config import load
 from runs.scoreboard import COLUMNS, Scoreboard
 from runs.session import RunState, cost_line
 
@@ -36,13 +37,13 @@ def make_run(backend: str, statuses: list[str], steps: int = 4, latency: float |
 
 
 def test_prices_come_from_the_environment():
-    assert Pricing.from_env({}) == Pricing(fireworks_per_step=0.00035, aiml_per_image=None)
+    assert load({}).backends.pricing == Pricing(fireworks_per_step=0.00035, aiml_per_image=None)
     assert FIREWORKS_PRICE_PER_STEP == 0.00035
-    p = Pricing.from_env({"FIREWORKS_PRICE_PER_STEP": "0.001", "AIML_PRICE_PER_IMAGE": "0.003"})
+    p = load({"FIREWORKS_PRICE_PER_STEP": "0.001", "AIML_PRICE_PER_IMAGE": "0.003"}).backends.pricing
     assert p == Pricing(fireworks_per_step=0.001, aiml_per_image=0.003)
     for bad in ("free", "-1", "nan"):
         with pytest.raises(ValueError, match="AIML_PRICE_PER_IMAGE"):
-            Pricing.from_env({"AIML_PRICE_PER_IMAGE": bad})
+            load({"AIML_PRICE_PER_IMAGE": bad})
 
 
 def test_per_image_figures():

@@ -20,6 +20,7 @@ from backends import errors as e
 from backends.local import LocalBackend, LocalSettings, zerogpu
 from backends.local.fp8 import count_fp8_linears, fp8_matmul_plan, quantize_transformer_fp8
 from backends.local.loader import inference_context, plan
+from config import load
 from tests.helpers import gen
 
 pytestmark = pytest.mark.local
@@ -203,11 +204,11 @@ def test_fp8_matmuls_forced_on_an_old_gpu_say_why_they_cannot_run():
 
 
 def test_settings_read_fp8_matmul_and_compile_switches():
-    s = LocalSettings.from_env({"FLUX_FP8_MATMUL": "ON", "FLUX_COMPILE": "1"})
+    s = load({"FLUX_FP8_MATMUL": "ON", "FLUX_COMPILE": "1"}).backends.local
     assert (s.fp8_matmul, s.compile) == ("on", "on")
-    assert LocalSettings.from_env({}).compile == "auto"
+    assert load({}).backends.local.compile == "auto"
     with pytest.raises(ValueError, match="FLUX_FP8_MATMUL='sometimes'"):
-        LocalSettings.from_env({"FLUX_FP8_MATMUL": "sometimes"})
+        load({"FLUX_FP8_MATMUL": "sometimes"})
 
 
 def test_zerogpu_decorates_once_with_a_duration_computed_per_call(monkeypatch):
@@ -217,8 +218,8 @@ def test_zerogpu_decorates_once_with_a_duration_computed_per_call(monkeypatch):
         calls.append(duration)
         return fn
 
-    monkeypatch.setenv("SPACES_ZERO_GPU", "1")
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=fake_gpu))
+    monkeypatch.setattr(zerogpu, "_zerogpu", True)  # what configure(load(env).zerogpu) sets on ZeroGPU
     wrapped = zerogpu.on_gpu(lambda loaded, request, ctx: "ran")
     assert wrapped(None, GenerationRequest("x"), None) == "ran" and len(calls) == 1
     duration = calls[0]

@@ -11,7 +11,7 @@ from gradio_client import Client
 from backends import Settings
 from images.pngmeta import read_params
 from library import Library, LibraryConfig
-from tests.conftest import AIML_KEY, FW_KEY, free_port
+from tests.conftest import AIML_KEY, FW_KEY, app_config, free_port
 
 
 def settings_for(fireworks, aiml) -> Settings:
@@ -29,7 +29,7 @@ def serve(fireworks, aiml, config: LibraryConfig, **launch):
     from config import PageOptions
     from ui import LAUNCH_OPTIONS
 
-    demo, _ = create_app(settings_for(fireworks, aiml), PageOptions(), library=config)
+    demo = create_app(app_config(settings_for(fireworks, aiml), PageOptions(), library=config)).demo
     port = free_port()
     demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS, **launch

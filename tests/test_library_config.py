@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from config import load
 from library import Library, LibraryConfig
 from library import config as library_config
 from library.store import LOCAL_OWNER
@@ -15,23 +16,23 @@ from ui.library_access import owner_for
 
 
 def test_default_is_outputs_beside_the_app_and_off_turns_it_off():
-    assert LibraryConfig.from_env({}).dir == Path(library_config.__file__).resolve().parent.parent / "outputs"
-    assert LibraryConfig.from_env({"LIBRARY_DIR": "off"}).dir is None
-    assert LibraryConfig.from_env({"LIBRARY_DIR": "/srv/flux"}).dir == Path("/srv/flux")
+    assert load({}).library.dir == Path(library_config.__file__).resolve().parent.parent / "outputs"
+    assert load({"LIBRARY_DIR": "off"}).library.dir is None
+    assert load({"LIBRARY_DIR": "/srv/flux"}).library.dir == Path("/srv/flux")
 
 
 def test_on_a_space_data_when_there_is_persistent_storage_else_a_temp_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(library_config, "SPACE_DATA", tmp_path)
-    config = LibraryConfig.from_env({"SPACE_ID": "me/flux", "LIBRARY_MAX_GB": "0.5", "LIBRARY_TTL_DAYS": "2"})
+    config = load({"SPACE_ID": "me/flux", "LIBRARY_MAX_GB": "0.5", "LIBRARY_TTL_DAYS": "2"}).library
     assert config.on_space and config.dir == tmp_path / "flux-library"
     assert (config.ttl_days, config.max_bytes, config.max_per_visitor) == (2, 512 * 1024**2, 200)
     monkeypatch.setattr(library_config, "SPACE_DATA", tmp_path / "absent")
-    assert LibraryConfig.from_env({"SPACE_ID": "me/flux"}).dir == Path(tempfile.gettempdir()) / "flux-library"
+    assert load({"SPACE_ID": "me/flux"}).library.dir == Path(tempfile.gettempdir()) / "flux-library"
 
 
 def test_a_bad_number_names_its_variable():
     with pytest.raises(ValueError, match="LIBRARY_MAX_IMAGES_PER_VISITOR"):
-        LibraryConfig.from_env({"LIBRARY_MAX_IMAGES_PER_VISITOR": "lots"})
+        load({"LIBRARY_MAX_IMAGES_PER_VISITOR": "lots"})
 
 
 def test_owner_signed_in_anonymous_and_script(tmp_path):

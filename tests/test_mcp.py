@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import AIML_KEY, FW_KEY, RunningApp, app_settings, free_port
+from tests.conftest import AIML_KEY, FW_KEY, RunningApp, app_config, app_settings, free_port
 from tests.helpers import call, images, texts
 
 
@@ -17,12 +17,12 @@ def mcp_app(fireworks, aiml, tiny_model) -> Iterator[RunningApp]:
     from ui import LAUNCH_OPTIONS
 
     settings = app_settings(fireworks, aiml, tiny_model)
-    demo, backends = create_app(settings)
+    app = create_app(app_config(settings))
     port = free_port()
     options = dict(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    demo.launch(**options, mcp_server=True, **LAUNCH_OPTIONS)
-    yield RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
-    demo.close()
+    app.demo.launch(**options, mcp_server=True, **LAUNCH_OPTIONS)
+    yield RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
+    app.demo.close()
 
 
 async def test_tools_are_generate_and_grid_with_descriptions_an_agent_can_use(mcp_app):
@@ -94,6 +94,6 @@ def test_app_serves_mcp_unless_told_not_to(monkeypatch, argv, served):
     import app
 
     seen: dict = {}
-    monkeypatch.setattr(app, "create_app", lambda: (_Demo(seen), {}))
+    monkeypatch.setattr(app, "create_app", lambda settings: app.App(_Demo(seen), {}, None, None, settings))
     app.main(argv)
     assert seen["mcp_server"] is served

@@ -16,9 +16,9 @@ from PIL import Image
 
 from backends.cost import Pricing
 from backends.openai_config import OpenAIEndpoint
+from config import load
 from serving import openai_images
-from serving.openai_images import ServeSettings
-from tests.conftest import FW_KEY, app_settings, free_port
+from tests.conftest import FW_KEY, app_config, app_settings, free_port
 from tests.fakes.openai_images import FakeOpenAIImages
 
 SERVE_KEY = "serve-secret-3c4d5e6f7a8b"
@@ -65,16 +65,17 @@ def served(fakes, fireworks, aiml, tiny_model, tmp_path_factory):
         openai_keys={"engine": ENGINE_KEY, "strict": STRICT_KEY},
         pricing=Pricing(per_image={"strict": 0.002}),
     )
-    demo, backends = create_app(settings, PageOptions(), library=LibraryConfig(dir=tmp_path_factory.mktemp("lib")))
-    keep = served_run_keeper(demo.library, backends["local"])
+    app = create_app(app_config(settings, PageOptions(), library=LibraryConfig(dir=tmp_path_factory.mktemp("lib"))))
+    demo, backends = app.demo, app.backends
+    keep = served_run_keeper(app.library, backends["local"])
     hooked = _Kept()
-    hooked.library = demo.library
+    hooked.library = app.library
 
     async def hook(req, run):
         await keep(req, run)
         hooked.extend((req, o.seed) for o in run.outcomes)
 
-    serve = openai_images.launch_options(backends, ServeSettings(SERVE_KEY), hook)
+    serve = openai_images.launch_options(backends, load({"OPENAI_SERVE_KEY": SERVE_KEY}).serving, hook)
     port = free_port()
     demo.launch(
         server_name="127.0.0.1",
@@ -245,14 +246,14 @@ def test_a_full_gpu_queue_answers_429_with_retry_after(served, monkeypatch):
 
 
 def test_serving_is_off_by_default_and_refused_on_a_space():
-    assert ServeSettings.from_env({}).key is None
-    assert openai_images.launch_options({"local": object()}, ServeSettings.from_env({})) == {}
+    assert load({}).serving.key is None
+    assert openai_images.launch_options({"local": object()}, load({}).serving) == {}
     with pytest.raises(ValueError, match="ALLOW_OPENAI_SERVE=1"):
-        ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space"})
-    allowed = ServeSettings.from_env({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space", "ALLOW_OPENAI_SERVE": "1"})
-    assert allowed.key == SERVE_KEY and SERVE_KEY not in repr(allowed)
+        load({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space"})
+    allowed = load({"OPENAI_SERVE_KEY": SERVE_KEY, "SPACE_ID": "me/space", "ALLOW_OPENAI_SERVE": "1"})
+    assert allowed.serving.key == SERVE_KEY and SERVE_KEY not in repr(allowed)
     with pytest.raises(ValueError, match="shorter than 16"):
-        ServeSettings.from_env({"OPENAI_SERVE_KEY": "short"})
+        load({"OPENAI_SERVE_KEY": "short"})
 
 
 @pytest.mark.parametrize(

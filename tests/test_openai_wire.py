@@ -7,12 +7,13 @@ import json
 import httpx
 import pytest
 
-from backends import GenerationRequest, InvalidRequest, Settings
+from backends import GenerationRequest, InvalidRequest
 from backends import errors as e
 from backends.cost import image_cost
 from backends.http import Reply, error_for_status
 from backends.openai_config import ConfigError, OpenAIEndpoint, parse_endpoints
 from backends.openai_wire import describe, nearest_size, parse_reply, request_body, served_call
+from config import load
 
 ALL_EXTRAS = ("seed", "num_inference_steps", "guidance_scale")
 
@@ -162,7 +163,7 @@ def test_a_bad_config_names_the_entry_and_the_field(entries, words):
 
 def test_settings_read_keys_and_prices_and_keep_keys_secret():
     env = {"OPENAI_IMAGE_BACKENDS": json.dumps([{**ENTRY, "key_env": "XK", "price_per_image": 0.002}]), "XK": "k-91"}
-    settings = Settings.from_env(env)
+    settings = load(env).backends
     assert "k-91" in settings.secrets() and "k-91" not in repr(settings)
     assert image_cost("xinf", 4, pricing=settings.pricing).usd == 0.002
     assert not image_cost("other", 4, pricing=settings.pricing).priced

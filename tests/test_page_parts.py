@@ -11,7 +11,7 @@ from PIL import Image
 
 from backends import BackendRun, GenerationRequest, ImageOutcome, Progress
 from backends.types import BackendStatus
-from config import PageOptions
+from config import load
 from runs.history import HistoryEntry
 from runs.records import caption, plural
 from runs.scoreboard import Scoreboard
@@ -61,17 +61,17 @@ def test_rate_limit_memory_stays_bounded_for_many_clients():
 
 
 def test_page_options_from_the_environment():
-    local = PageOptions.from_env({})  # local: everything allowed, no limit, the socket's address
+    local = load({}).page  # local: everything allowed, no limit, the socket's address
     assert (local.local_settings_editable, local.rate_limit_per_min, local.trusted_proxy_hops) == (True, 0, 0)
     assert (local.visitor_daily_images, local.daily_budget_usd, local.needs_ledger) == (0, None, False)
-    space = PageOptions.from_env({"SPACE_ID": "me/flux"})
+    space = load({"SPACE_ID": "me/flux"}).page
     assert (space.local_settings_editable, space.rate_limit_per_min, space.behind_proxy) == (False, 20, True)
-    opened = PageOptions.from_env({"SPACE_ID": "me/flux", "ALLOW_LOCAL_SETTINGS": "1", "RATE_LIMIT_PER_MIN": "0"})
+    opened = load({"SPACE_ID": "me/flux", "ALLOW_LOCAL_SETTINGS": "1", "RATE_LIMIT_PER_MIN": "0"}).page
     assert (opened.local_settings_editable, opened.rate_limit_per_min) == (True, 0)
-    assert PageOptions.from_env({"RATE_LIMIT_PER_MIN": "7"}).rate_limit_per_min == 7
+    assert load({"RATE_LIMIT_PER_MIN": "7"}).page.rate_limit_per_min == 7
     for bad in ("abc", "-3", "2.5"):
         with pytest.raises(ValueError, match="RATE_LIMIT_PER_MIN"):
-            PageOptions.from_env({"RATE_LIMIT_PER_MIN": bad})
+            load({"RATE_LIMIT_PER_MIN": bad})
 
 
 def test_clamp_report_becomes_one_message_naming_value_and_range():

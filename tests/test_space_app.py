@@ -13,7 +13,7 @@ from mcp.client.streamable_http import streamablehttp_client
 from playwright.sync_api import expect
 
 from config import PageOptions
-from tests.conftest import RunningApp, app_settings, free_port
+from tests.conftest import RunningApp, app_config, app_settings, free_port
 from tests.helpers import generate as page_generate
 from tests.helpers import open_app, posts, tick, wait_done
 
@@ -27,12 +27,12 @@ def space_app(fireworks, aiml, tiny_model, tmp_path_factory) -> Iterator[Running
 
     settings = app_settings(fireworks, aiml, tiny_model)
     options = PageOptions(local_settings_editable=False, rate_limit_per_min=LIMIT, behind_proxy=True)
-    demo, backends = create_app(settings, options)
+    app = create_app(app_config(settings, options))
     port = free_port()
     launch = dict(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    demo.launch(**launch, mcp_server=True, **LAUNCH_OPTIONS)
-    yield RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
-    demo.close()
+    app.demo.launch(**launch, mcp_server=True, **LAUNCH_OPTIONS)
+    yield RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
+    app.demo.close()
 
 
 def proxied(real: str, forged: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import pytest
 from gradio_client import Client
 
 from config import PageOptions
-from tests.conftest import app_settings, free_port
+from tests.conftest import app_config, app_settings, free_port
 from tests.helpers import posts
 
 BUDGET = 0.0042  # three 4-step Fireworks images at 0.0014 USD
@@ -17,7 +17,8 @@ def start(fireworks, aiml, tiny_model, ledger):
     from ui import LAUNCH_OPTIONS
 
     options = PageOptions(behind_proxy=True, daily_budget_usd=BUDGET, ledger_path=str(ledger))
-    demo, backends = create_app(app_settings(fireworks, aiml, tiny_model), options)
+    app = create_app(app_config(app_settings(fireworks, aiml, tiny_model), options))
+    demo, backends = app.demo, app.backends
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
     return demo, backends, f"http://127.0.0.1:{port}/"

@@ -11,7 +11,7 @@ import pytest
 
 from config import PageOptions
 from spend.gate import gate_app_kwargs
-from tests.conftest import RunningApp, app_settings, free_port
+from tests.conftest import RunningApp, app_config, app_settings, free_port
 from ui.api.endpoints import API_QUEUE_ID
 from ui.api.queue import share_queue
 
@@ -23,12 +23,12 @@ def start(fireworks, aiml, tiny_model, **launch) -> RunningApp:
     from ui import LAUNCH_OPTIONS
 
     settings = app_settings(fireworks, aiml, tiny_model)
-    demo, backends = create_app(settings, PageOptions(behind_proxy=True))
+    app = create_app(app_config(settings, PageOptions(behind_proxy=True)))
     port = free_port()
-    demo.launch(
+    app.demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS, **launch
     )
-    return RunningApp(f"http://127.0.0.1:{port}/", demo, backends, settings)
+    return RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from backends import BackendRun, GenerationRequest, ImageOutcome
 from backends.redact import MASK, scrub, shown, using
 from backends.types import MAX_PROMPT_CHARS
-from config import PageOptions
+from config import PageOptions, load
 from runs.grid.plan import GridError, parse_axis
 from runs.result import BackendResult
 from spend.allowance import Allowance, Refused, plan_spend, visitor_of
@@ -195,25 +195,23 @@ def test_prompts_are_capped_at_2000_characters():
 
 
 def test_space_defaults_and_settings_from_the_environment(tmp_path):
-    space = PageOptions.from_env({"SPACE_ID": "me/flux", "SPEND_LEDGER_PATH": str(tmp_path / "s.db")})
+    space = load({"SPACE_ID": "me/flux", "SPEND_LEDGER_PATH": str(tmp_path / "s.db")}).page
     assert (space.trusted_proxy_hops, space.rate_limit_per_min, space.signed_in_limit) == (1, 20, 20)
     assert (space.visitor_daily_images, space.daily_budget_usd, space.ledger_path) == (
         200,
         None,
         str(tmp_path / "s.db"),
     )
-    tuned = PageOptions.from_env(
+    tuned = load(
         {"SPACE_ID": "x", "TRUSTED_PROXY_HOPS": "2", "RATE_LIMIT_PER_MIN_SIGNED_IN": "60", "DAILY_BUDGET_USD": "5"}
-    )
+    ).page
     assert (tuned.trusted_proxy_hops, tuned.signed_in_limit, tuned.daily_budget_usd) == (2, 60, 5.0)
     for name, bad in (("TRUSTED_PROXY_HOPS", "-1"), ("VISITOR_DAILY_IMAGES", "lots"), ("DAILY_BUDGET_USD", "nan")):
         with pytest.raises(ValueError, match=name):
-            PageOptions.from_env({name: bad})
+            load({name: bad})
 
 
 def test_the_sign_in_button_shows_only_where_the_space_has_oauth():
-    from config import PageOptions
-
-    assert not PageOptions.from_env({"SPACE_ID": "a/b"}).sign_in  # a Space without hf_oauth: no button
-    assert not PageOptions.from_env({"OAUTH_CLIENT_ID": "x"}).sign_in  # not a Space
-    assert PageOptions.from_env({"SPACE_ID": "a/b", "OAUTH_CLIENT_ID": "x"}).sign_in  # hf_oauth: true
+    assert not load({"SPACE_ID": "a/b"}).page.sign_in  # a Space without hf_oauth: no button
+    assert not load({"OAUTH_CLIENT_ID": "x"}).page.sign_in  # not a Space
+    assert load({"SPACE_ID": "a/b", "OAUTH_CLIENT_ID": "x"}).page.sign_in  # hf_oauth: true

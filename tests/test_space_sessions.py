@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
+from config import load
 from tests.helpers import generate, open_app, tick, wait_done
-from ui.sessions import LiveSessions, session_limits
+from ui.sessions import LiveSessions
 
 
 def wait_for(condition, timeout_s: float = 30.0) -> bool:
@@ -19,7 +20,7 @@ def wait_for(condition, timeout_s: float = 30.0) -> bool:
 
 
 def test_closing_the_tab_frees_its_session_files_and_state_at_once(browser, app):
-    live = app.demo.live_sessions
+    live = app.live_sessions
     before = set(live._live)
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
@@ -49,5 +50,9 @@ def test_live_sessions_are_capped_and_the_oldest_is_closed(tmp_path):
 
 
 def test_session_limits_from_the_environment():
-    assert session_limits({}) == (2000, 6 * 3600)
-    assert session_limits({"MAX_SESSIONS": "50", "SESSION_TTL_S": "600"}) == (50, 600)
+    limits = load({}).sessions
+    assert (limits.max_sessions, limits.ttl_s) == (2000, 6 * 3600)
+    limits = load({"MAX_SESSIONS": "50", "SESSION_TTL_S": "600"}).sessions
+    assert (limits.max_sessions, limits.ttl_s) == (50, 600)
+    live = LiveSessions.from_limits(limits)
+    assert (live.cap, live.ttl_s) == (50, 600)

@@ -23,7 +23,7 @@ from ui.library_tab.layout import build_library_tab
 from ui.page.grid_handlers import wire_grid
 from ui.page.handlers import on_load_local, on_status, wire
 from ui.page.layout import TITLE, build_page
-from ui.sessions import LiveSessions, free_on_unload, serve_history, session_limits, session_state
+from ui.sessions import LiveSessions, free_on_unload, serve_history, session_state
 
 
 def build_demo(
@@ -32,15 +32,18 @@ def build_demo(
     options: PageOptions | None = None,
     grid_max_cells: int = MAX_CELLS,
     library: Library | None = None,
+    sessions: LiveSessions | None = None,
 ) -> gr.Blocks:
     """The whole page, wired to ``backends`` (id → Backend, in display order).
 
     ``secrets`` are the server's keys, redacted from anything an upstream API echoes back;
     ``options`` what the operator allows visitors (defaults: a local, single-user setup);
     ``grid_max_cells`` the most cells an X/Y grid may have, in the page and through /grid;
-    ``library`` where every image is kept (a Library tab and /library), or None for none.
+    ``library`` where every image is kept (a Library tab and /library), or None for none;
+    ``sessions`` the visitors' live sessions, capped and timed out (default: MAX_SESSIONS, SESSION_TTL_S).
     """
     options = options or PageOptions()
+    live = LiveSessions() if sessions is None else sessions  # (an empty one is falsy: it has a len)
     serve_history()  # history files are served where they are written: Gradio never hashes or copies them
     ledger = None
     if options.needs_ledger:  # today's spend survives a restart
@@ -48,9 +51,7 @@ def build_demo(
     allowance = Allowance(options, ledger)  # one for every door: the page, the grid, /generate, /grid, MCP
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
-        max_sessions, ttl_s = session_limits()
-        live = LiveSessions(max_sessions)
-        session = session_state(live, ttl_s)
+        session = session_state(live)
         tabs = gr.Tabs() if library else contextlib.nullcontext()
         with tabs:
             with gr.Tab("Playground", id="playground") if library else contextlib.nullcontext():
@@ -75,7 +76,6 @@ def build_demo(
         else:
             demo.load(live.new, None, session, api_visibility="private", queue=False)
         free_on_unload(demo)  # a closed tab's files and state go at once
-        demo.live_sessions = live
         demo.load(
             types.MethodType(on_status, ctx),
             [page.fw_key, page.aiml_key],

@@ -13,44 +13,32 @@ import ctypes
 import ctypes.util
 import gc
 import logging
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from pathlib import Path
 
 import gradio as gr
 
+from config import MAX_SESSIONS, SESSION_TTL_S, SessionLimits
 from runs.history import ROOT as HISTORY_ROOT
 from runs.session import Session
 
 log = logging.getLogger(__name__)
-SESSION_TTL_S = 6 * 3600  # a tab open longer than this is asked to reload
-MAX_SESSIONS = 2000
-
-
-def _whole(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number, 1 or more; got {raw!r}")
-    return int(raw)
-
-
-def session_limits(env: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """(MAX_SESSIONS, SESSION_TTL_S) from the environment."""
-    env = os.environ if env is None else env
-    return _whole(env, "MAX_SESSIONS", MAX_SESSIONS), _whole(env, "SESSION_TTL_S", SESSION_TTL_S)
 
 
 class LiveSessions:
-    """Every visitor's Session, oldest first, at most ``cap``."""
+    """Every visitor's Session, oldest first, at most ``cap``; each reaped after ``ttl_s`` (session_state)."""
 
-    def __init__(self, cap: int = MAX_SESSIONS) -> None:
+    def __init__(self, cap: int = MAX_SESSIONS, ttl_s: int = SESSION_TTL_S) -> None:
         self.cap = cap
+        self.ttl_s = ttl_s
         self._live: OrderedDict[int, Session] = OrderedDict()
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_limits(cls, limits: SessionLimits) -> LiveSessions:
+        """MAX_SESSIONS and SESSION_TTL_S, as config.load read them."""
+        return cls(limits.max_sessions, limits.ttl_s)
 
     def __len__(self) -> int:
         return len(self._live)
@@ -101,9 +89,9 @@ def _load_libc() -> ctypes.CDLL | None:
 _libc = _load_libc()
 
 
-def session_state(live: LiveSessions, ttl_s: int) -> gr.State:
-    """The State that holds a visitor's Session: freed by ``live`` when deleted, reaped after ``ttl_s``."""
-    return gr.State(time_to_live=ttl_s, delete_callback=live.close)
+def session_state(live: LiveSessions) -> gr.State:
+    """The State that holds a visitor's Session: freed by ``live`` when deleted, reaped after ``live.ttl_s``."""
+    return gr.State(time_to_live=live.ttl_s, delete_callback=live.close)
 
 
 def free_on_unload(demo: gr.Blocks) -> None:

@@ -47,7 +47,7 @@ class LocalBackend(Backend):
         return "Local FP8" if self.settings.precision == "fp8" else "Local bf16"
 
     def __init__(self, settings: LocalSettings | None = None) -> None:
-        self.settings = settings or LocalSettings.from_env()
+        self.settings = settings or LocalSettings()
         self.loaded: LoadedPipeline | None = None
         self.load_error: BackendError | None = None
         # GPU work is serialized on one dedicated thread (concurrency 1 across all sessions), so jobs

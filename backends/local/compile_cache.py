@@ -18,9 +18,10 @@ from pathlib import Path
 OFF = ("off", "0", "false", "no", "none")
 
 
-def default_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "flux-schnell-playground" / "compile"
+def default_root(cache_home: str | None = None) -> Path:
+    """The default folder, under ``cache_home`` (XDG_CACHE_HOME, read by config.load) or ~/.cache."""
+    base = Path(cache_home) if cache_home else Path("~/.cache").expanduser()
+    return base / "flux-schnell-playground" / "compile"
 
 
 def cache_folder(setting: str, device_name: str, capability: tuple[int, int] | None) -> Path | None:

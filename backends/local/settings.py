@@ -1,9 +1,7 @@
-"""Settings for the local backend, read from FLUX_* environment variables."""
+"""Settings for the local backend: the FLUX_* environment variables, read by config.load."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "black-forest-labs/FLUX.1-schnell"
@@ -13,12 +11,6 @@ DEVICES = ("auto", "cuda", "cpu")
 SWITCHES = ("auto", "on", "off")
 COMPILES = (*SWITCHES, "aot")
 MAX_SEQUENCE_LENGTH = 256  # schnell was trained with 256 T5 tokens; diffusers defaults to 512
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _switch(value: str | None) -> str:
-    value = (value or "auto").strip().lower()
-    return "on" if value in _TRUE else "off" if value in _FALSE else value
 
 
 @dataclass(frozen=True)
@@ -51,16 +43,3 @@ class LocalSettings:
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"FLUX_{name.upper()}={getattr(self, name)!r}: use one of {', '.join(allowed)}")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalSettings:
-        env = os.environ if env is None else env
-        return cls(
-            model=env.get("FLUX_MODEL") or DEFAULT_MODEL,
-            precision=(env.get("FLUX_PRECISION") or "fp8").lower(),
-            offload=(env.get("FLUX_OFFLOAD") or "auto").lower(),
-            compile=_switch(env.get("FLUX_COMPILE")),
-            device=(env.get("FLUX_DEVICE") or "auto").lower(),
-            fp8_matmul=_switch(env.get("FLUX_FP8_MATMUL")),
-            compile_cache=env.get("FLUX_COMPILE_CACHE") or "",
-        )

@@ -1,14 +1,14 @@
 """Hugging Face ZeroGPU: run the GPU call under `@spaces.GPU` with a duration fitted to the job.
 
-Elsewhere (no SPACES_ZERO_GPU in the environment) this is a no-op, and `spaces` is
-never imported.
+Whether this is ZeroGPU is a setting (SPACES_ZERO_GPU, read by config.load), handed over once at start-up
+by ``configure`` (app.create_app), before launch: `spaces` wants every GPU function decorated by then.
+Elsewhere this is a no-op, and `spaces` is never imported.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from backends.types import GenerationRequest
 
@@ -21,8 +21,19 @@ MAX_S = 120
 ZEROGPU_FACTS = ("ZeroGPU (H200)", (9, 0), 70 * 1024**3)
 
 
+_zerogpu = False  # set by configure()
+
+
+def configure(zerogpu: bool) -> None:
+    """Say whether this is ZeroGPU (settings.zerogpu); GPU functions made earlier are (un)decorated now."""
+    global _zerogpu
+    _zerogpu = zerogpu
+    for call in _GPU_CALLS:
+        call.bind()
+
+
 def on_zerogpu() -> bool:
-    return bool(os.environ.get("SPACES_ZERO_GPU"))
+    return _zerogpu
 
 
 def gpu_duration_s(request: GenerationRequest) -> int:
@@ -37,10 +48,35 @@ def _duration(loaded: object, request: GenerationRequest, *rest: object) -> int:
     return gpu_duration_s(request)
 
 
-def on_gpu(fn: F) -> F:
-    """``fn(loaded, request, ...)`` under `spaces.GPU` with a per-call duration on ZeroGPU; ``fn`` elsewhere."""
-    if not on_zerogpu():
-        return fn
-    import spaces  # only on Spaces, where it is installed and patches CUDA
+class _GpuCall:
+    """``fn``, or ``fn`` under `spaces.GPU` once configure(True) has run; decorated once, not per call
+    (`spaces.GPU` caches what it wraps)."""
 
-    return spaces.GPU(fn, duration=_duration)
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+        self.call = fn
+        self.bind()
+
+    def bind(self) -> None:
+        if not _zerogpu:
+            self.call = self.fn
+        elif self.call is self.fn:
+            import spaces  # only on Spaces, where it is installed and patches CUDA
+
+            self.call = spaces.GPU(self.fn, duration=_duration)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.call(*args, **kwargs)
+
+
+_GPU_CALLS: list[_GpuCall] = []
+
+
+def on_gpu(fn: F) -> F:
+    """``fn(loaded, request, ...)`` under `spaces.GPU` with a per-call duration on ZeroGPU; ``fn`` elsewhere.
+
+    Modules call this at import, before the settings are read: the decoration follows configure().
+    """
+    call = _GpuCall(fn)
+    _GPU_CALLS.append(call)
+    return cast(F, call)
