@@ -56,15 +56,20 @@ def whole(env: Mapping[str, str], name: str, default: int, least: int = 0, unit:
     return int(raw)
 
 
+def _float(raw: str) -> float:
+    """``raw`` as a float; NaN (refused by every caller's check) when it is not a number."""
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan
+
+
 def number(env: Mapping[str, str], name: str, default: float, unit: str) -> float:
     """A finite number, 0 or more, e.g. ``default`` (of ``unit``)."""
     raw = _raw(env, name)
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
+    value = _float(raw)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a number of {unit}, 0 or more, e.g. {default:g}; got {raw!r}")
     return value
@@ -75,10 +80,7 @@ def seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = _raw(env, name)
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
+    value = _float(raw)
     if not 0 < value < 86400:  # nan fails this too
         raise ValueError(f"{name} must be a number of seconds above 0 (under a day), e.g. {default:g}; got {raw!r}")
     return value
@@ -89,10 +91,7 @@ def money(env: Mapping[str, str], name: str, default: float | None, example: str
     raw = _raw(env, name)
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
+    value = _float(raw)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be an amount in USD, 0 or more, e.g. {example}; got {raw!r}")
     return value
