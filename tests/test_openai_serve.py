@@ -101,6 +101,10 @@ def generate(url: str, **kw):
     return Client(url + "/", verbose=False).predict(**args, api_name="/generate")
 
 
+def _pixels(b64: str) -> bytes:
+    return Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB").tobytes()
+
+
 def oai(url: str, key: str = SERVE_KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
 
@@ -178,7 +182,8 @@ def test_the_openai_client_gets_seeded_local_images_with_the_right_key(served):
     again = oai(url).images.generate(
         prompt="a red fox", size="128x96", extra_body={"seed": 5, "num_inference_steps": 1}
     )
-    assert again.data[0].b64_json == result.data[0].b64_json  # same seed, same pixels
+    assert _pixels(again.data[0].b64_json) == _pixels(result.data[0].b64_json)  # same seed, same pixels
+    assert "Seed: 5" in images[0].text["parameters"]  # our PNG chunks ride along
     hooked.clear()
     drawn = oai(url).images.generate(prompt="a red fox", size="64x64", extra_body={"num_inference_steps": 1})
     assert [seed for req, seed in hooked] == [hooked[0][0].seed] == [drawn.data[0].model_extra["seed"]] != [0]
