@@ -149,7 +149,7 @@ def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidRequest(f"{name} {str(value)[:40]!r} must be a whole number from {low} to {high}")
+        raise InvalidRequest(f"{name} {repr(value)[:40]} must be a whole number from {low} to {high}")
     return value
 
 
