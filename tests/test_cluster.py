@@ -10,13 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import openai
@@ -27,10 +21,8 @@ pytest.importorskip("ray.serve", reason="ray[serve] is in requirements-ray.txt (
 
 from serving import cluster  # noqa: E402
 from serving.openai_images import ImagesService  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
 
 KEY = "cluster-secret-5e6f7a8b9c0d"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # --- the builder -------------------------------------------------------------------------------
@@ -94,51 +86,17 @@ def test_the_builder_starts_serve_on_the_port_and_binds_the_replica(monkeypatch)
 @pytest.fixture(scope="module")
 def running(tiny_model, tmp_path_factory):
     """``serve run serving.cluster:app replicas=2`` on the CPU, as the README says; yields its base URL."""
-    port = free_port()
+    from bench.bench_cluster import serve_run
+
     env = {
-        **os.environ,
         "FLUX_MODEL": str(tiny_model),
         "FLUX_DEVICE": "cpu",
         "OPENAI_SERVE_KEY": KEY,
         "LIBRARY_DIR": "off",
-        "RAY_USAGE_STATS_ENABLED": "0",
         "FLUX_COMPILE_CACHE": str(tmp_path_factory.mktemp("compile-cache")),
     }
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    serve_cli = Path(sys.executable).with_name("serve")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(serve_cli), "run", "--address", "local", "serving.cluster:app", "replicas=2", f"port={port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, proc, log)
+    with serve_run(["replicas=2"], env, tmp_path_factory.mktemp("serve") / "serve.log") as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)  # serve run shuts the app and its local Ray down on Ctrl-C
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, limit_s: float = 240) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve run exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=5).json().get("ready"):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(1)
-    pytest.fail(f"the cluster was not ready in {limit_s:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def client(url: str, key: str = KEY) -> openai.OpenAI:
