@@ -162,7 +162,8 @@ def main() -> None:
         throughput([int(n) for n in args.replicas.split(",")], env, body, args.calls, out)
     with open(args.out, "a") as f:
         for row in out:
-            f.write(json.dumps({**row, "at": time.strftime("%Y-%m-%d %H:%M")}) + "\n")
+            stamp = {"at": time.strftime("%Y-%m-%d %H:%M"), "cores": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
+            f.write(json.dumps({**row, **stamp}) + "\n")
 
 
 if __name__ == "__main__":

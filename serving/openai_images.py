@@ -153,13 +153,16 @@ def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+#: Fields that shape the reply, not the image: read here, not by ``served_call``.
+REPLY_FIELDS = ("stream", "partial_images", "output_format", "output_compression")
+
+
 def parse_call(body: object) -> Asked:
     """A JSON body → ``Asked``; InvalidRequest names the wrong field. The request itself is validated by
     ``served_call`` (the one validation of every door); the reply's own fields are read here."""
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
-    rest = {k: v for k, v in body.items() if k not in ("stream", "partial_images", "output_format")}
-    rest.pop("output_compression", None)
+    rest = {k: v for k, v in body.items() if k not in REPLY_FIELDS}
     output_format = body.get("output_format") or "png"
     if output_format not in FORMATS:
         raise InvalidRequest(f"output_format {str(output_format)[:40]!r} must be one of {', '.join(FORMATS)}")
