@@ -19,6 +19,7 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   fi
 fi
 "$PY" -m pip install -q -r requirements-dev.txt
+"$PY" -m pip install -q -r requirements-ray.txt  # the Ray Serve cluster and its tests (tests/test_cluster.py)
 
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM" ]; then

@@ -15,6 +15,7 @@ from gradio_client import Client
 from PIL import Image
 
 from backends.cost import Pricing
+from backends.errors import OutOfMemory
 from backends.openai_config import OpenAIEndpoint
 from config import load
 from serving import openai_images
@@ -102,6 +103,10 @@ def generate(url: str, **kw):
     return Client(url + "/", verbose=False).predict(**args, api_name="/generate")
 
 
+def _pixels(b64: str) -> bytes:
+    return Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB").tobytes()
+
+
 def oai(url: str, key: str = SERVE_KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=120)
 
@@ -179,7 +184,8 @@ def test_the_openai_client_gets_seeded_local_images_with_the_right_key(served):
     again = oai(url).images.generate(
         prompt="a red fox", size="128x96", extra_body={"seed": 5, "num_inference_steps": 1}
     )
-    assert again.data[0].b64_json == result.data[0].b64_json  # same seed, same pixels
+    assert _pixels(again.data[0].b64_json) == _pixels(result.data[0].b64_json)  # same seed, same pixels
+    assert "Seed: 5" in images[0].text["parameters"]  # our PNG chunks ride along
     hooked.clear()
     drawn = oai(url).images.generate(prompt="a red fox", size="64x64", extra_body={"num_inference_steps": 1})
     assert [seed for req, seed in hooked] == [hooked[0][0].seed] == [drawn.data[0].model_extra["seed"]] != [0]
@@ -231,6 +237,65 @@ def test_url_replies_serve_the_png_from_the_app(served):
     got = httpx.get(image_url)
     assert got.status_code == 200 and Image.open(io.BytesIO(got.content)).size == (64, 64)
     assert httpx.get(f"{url}/v1/images/files/guessed").status_code == 404
+
+
+def test_the_in_app_route_streams_latent_previews_then_the_image(served):
+    url, _, hooked = served
+    hooked.clear()
+    events = list(
+        oai(url).images.generate(
+            prompt="a red fox",
+            size="128x96",
+            stream=True,
+            partial_images=3,
+            extra_body={"seed": 11, "num_inference_steps": 4},
+        )
+    )
+    kinds = [ev.type for ev in events]
+    assert kinds == ["image_generation.partial_image"] * 3 + ["image_generation.completed"]
+    assert [ev.partial_image_index for ev in events[:3]] == [0, 1, 2]
+    images = [Image.open(io.BytesIO(base64.b64decode(ev.b64_json))) for ev in events]
+    # Previews at latent resolution (1/8 of each side), the completed image at full size with our chunks.
+    assert [im.size for im in images] == [(16, 12)] * 3 + [(128, 96)]
+    assert "Seed: 11" in images[-1].text["parameters"]
+    assert [seed for _, seed in hooked] == [11]  # the library hook saw the streamed run too
+    plain = oai(url).images.generate(
+        prompt="a red fox", size="128x96", extra_body={"seed": 11, "num_inference_steps": 4}
+    )
+    assert _pixels(plain.data[0].b64_json) == images[-1].convert("RGB").tobytes()
+
+
+@pytest.mark.parametrize(("fmt", "pil"), [("jpeg", "JPEG"), ("webp", "WEBP"), ("png", "PNG")])
+def test_the_in_app_route_answers_in_the_asked_format(served, fmt, pil):
+    url, _, _ = served
+    small, large = (
+        oai(url).images.generate(
+            prompt="a red fox",
+            size="128x128",
+            output_format=fmt,
+            output_compression=quality,
+            extra_body={"seed": 21, "num_inference_steps": 1},
+        )
+        for quality in (5, 95)
+    )
+    got = [base64.b64decode(r.data[0].b64_json) for r in (small, large)]
+    assert [Image.open(io.BytesIO(b)).format for b in got] == [pil, pil]
+    assert small.output_format == fmt
+    if fmt != "png":  # compression is the quality of webp and jpeg; PNG is lossless either way
+        assert len(got[0]) < len(got[1])
+    else:
+        assert _pixels(small.data[0].b64_json) == _pixels(large.data[0].b64_json)
+
+
+def test_a_streamed_call_that_fails_ends_with_an_error_event(served, monkeypatch):
+    url, backends, _ = served
+
+    async def broken(request, ctx):
+        raise OutOfMemory("no room")
+
+    monkeypatch.setattr(backends["local"], "generate", broken)
+    with pytest.raises(openai.APIError, match="out of GPU memory: no room"):
+        list(oai(url).images.generate(prompt="a red fox", size="64x64", stream=True, partial_images=1))
 
 
 def test_a_full_gpu_queue_answers_429_with_retry_after(served, monkeypatch):

@@ -16,6 +16,7 @@ from PIL import Image
 from backends.errors import BackendError, Cancelled, OutOfMemory, Unavailable
 from backends.local.loader import LoadedPipeline, inference_context, load_pipeline, next_offload, pick_device
 from backends.local.memory import TILE_ABOVE_MP
+from backends.local.preview import StepListener, StepUpdate, step_listener
 from backends.local.settings import MAX_SEQUENCE_LENGTH, LocalSettings
 from backends.local.zerogpu import on_gpu
 from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest, ImageOutcome, RunContext
@@ -152,7 +153,7 @@ class LocalBackend(Backend):
         return self.loaded
 
     def _generate_sync(
-        self, request: GenerationRequest, ctx: RunContext, queued_at: float
+        self, request: GenerationRequest, ctx: RunContext, queued_at: float, listener: StepListener | None = None
     ) -> tuple[list, dict, LoadedPipeline]:
         """Runs on the single GPU thread, so jobs are serialized without holding other threads."""
         timings = {"queue_s": time.perf_counter() - queued_at}
@@ -168,7 +169,7 @@ class LocalBackend(Backend):
             message = None
             started = time.perf_counter()
             try:
-                images = _denoise_on_gpu(loaded, request, ctx)
+                images = _denoise_on_gpu(loaded, request, ctx, listener)
             except BackendError:
                 raise
             except Exception as err:
@@ -193,8 +194,10 @@ class LocalBackend(Backend):
         self._jobs += 1
         try:
             loop = asyncio.get_running_loop()
+            # Read here, in the caller's task: run_in_executor does not carry the context to the GPU thread.
+            listener = step_listener()
             images, timings, loaded = await loop.run_in_executor(
-                self._executor, self._generate_sync, request, ctx, time.perf_counter()
+                self._executor, self._generate_sync, request, ctx, time.perf_counter(), listener
             )
         finally:
             self._jobs -= 1
@@ -238,8 +241,13 @@ def uses_vae_tiling(request: GenerationRequest) -> bool:
     return request.width * request.height > TILE_ABOVE_MP * 2**20
 
 
-def _denoise(loaded: LoadedPipeline, request: GenerationRequest, ctx: RunContext) -> list[Image.Image]:
-    """The GPU part: one batched pipeline call, each image with its own CPU generator (seed+i)."""
+def _denoise(
+    loaded: LoadedPipeline, request: GenerationRequest, ctx: RunContext, listener: StepListener | None = None
+) -> list[Image.Image]:
+    """The GPU part: one batched pipeline call, each image with its own CPU generator (seed+i).
+
+    ``listener`` (backends/local/preview.py) gets every finished step with its latents.
+    """
     import torch
 
     # Per request: tiles blend at their seams, so smaller images decode whole.
@@ -250,6 +258,14 @@ def _denoise(loaded: LoadedPipeline, request: GenerationRequest, ctx: RunContext
 
     def on_step(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
         ctx.on_progress(f"step {step + 1}/{total}", (step + 1) / total)
+        if listener is not None:
+            update = StepUpdate(
+                step + 1, total, callback_kwargs.get("latents"), request.height, request.width, pipe.vae_scale_factor
+            )
+            try:
+                listener(update)
+            except Exception:  # a watcher's failure never fails the run
+                log.exception("a step listener failed")
         if ctx.is_cancelled():
             pipe._interrupt = True  # diffusers stops the loop after this step
         return {}
