@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request, Response
 from ray import serve
 
+import config
 from serving.openai_images import (
     MAX_WAITING,
     ImagesService,
-    ServeSettings,
     file_endpoint,
     generations_endpoint,
     models_endpoint,
@@ -67,12 +67,18 @@ def _int(args: Mapping[str, object], name: str, default: int, low: int = 1, high
     return value
 
 
+def replica_env() -> Mapping[str, str]:
+    """The process's environment, read only through config.load: like app.py, a replica is an entry point
+    (``serve run`` hands it the shell's environment; on KubeRay, the pod spec's)."""
+    return os.environ
+
+
 def parse_args(args: Mapping[str, object], env: Mapping[str, str] | None = None) -> ClusterArgs:
     """``serve run``'s ``key=value`` arguments (strings) and FLUX_DEVICE → ``ClusterArgs``.
 
     ValueError says which argument is wrong and what it takes.
     """
-    env = os.environ if env is None else env
+    settings = config.load(replica_env() if env is None else env)
     known = {"replicas", "min_replicas", "max_replicas", "target_ongoing", "max_ongoing", "port", "host", "threads"}
     unknown = sorted(set(args) - known)
     if unknown:
@@ -94,7 +100,7 @@ def parse_args(args: Mapping[str, object], env: Mapping[str, str] | None = None)
         port=_int(args, "port", DEFAULT_PORT),
         host=str(args.get("host", "127.0.0.1")),
         threads=_int(args, "threads", 1, 1, 256),
-        cpu=(env.get("FLUX_DEVICE") or "").strip().lower() == "cpu",
+        cpu=settings.backends.local.device == "cpu",
     )
 
 
@@ -117,15 +123,14 @@ def deployment_options(cargs: ClusterArgs) -> dict:
     }
 
 
-def _open_library(env: Mapping[str, str]):
+def _open_library(env: Mapping[str, str], settings: config.AppSettings):
     """The library hook, only when LIBRARY_DIR names one (a cluster keeps nothing by default)."""
-    if not (env.get("LIBRARY_DIR") or "").strip():
+    if not (env.get("LIBRARY_DIR") or "").strip() or settings.library.dir is None:
         return None
-    from library import Library, LibraryConfig
+    from library import Library
     from runs.keeper import served_run_keeper
 
-    config = LibraryConfig.from_env(env)
-    return (lambda local: served_run_keeper(Library.open(config), local)) if config.dir else None
+    return lambda local: served_run_keeper(Library.open(settings.library), local)
 
 
 fastapi_app = FastAPI(title="FLUX.1 [schnell] Local, OpenAI images API", docs_url=None, redoc_url=None)
@@ -137,21 +142,23 @@ class FluxReplica:
     """One replica: one Local backend (one pipeline on one GPU, or CPU threads), loaded before it takes calls."""
 
     def __init__(self, threads: int = 1) -> None:
-        from backends.local import LocalBackend, LocalSettings
+        from backends.local import LocalBackend
 
         started = time.perf_counter()
         context = serve.get_replica_context()
         self.replica = getattr(getattr(context, "replica_id", None), "unique_id", None) or str(os.getpid())
-        settings = ServeSettings.from_env(os.environ)
+        env = replica_env()
+        app_settings = config.load(env)
+        settings = app_settings.serving
         if not settings.key:
             raise RuntimeError("OPENAI_SERVE_KEY is not set in the replica's environment")
-        local_settings = LocalSettings.from_env()
+        local_settings = app_settings.backends.local
         if local_settings.device == "cpu":
             import torch
 
             torch.set_num_threads(threads)  # replicas share the machine's cores, one slice each
         self.local = LocalBackend(local_settings)
-        keeper = _open_library(os.environ)
+        keeper = _open_library(env, app_settings)
         hook = keeper(self.local) if keeper else None
         self.service = ImagesService(self.local, settings.key, settings.max_waiting, hook)
         # Loading (and compiling, where it is on) here keeps Serve from routing to this replica until it is
@@ -193,9 +200,8 @@ class FluxReplica:
 
 def app(args: dict[str, str]) -> serve.Application:
     """The application builder: ``serve run serving.cluster:app replicas=2 port=8000``."""
-    cargs = parse_args(args)
-    ServeSettings.from_env(os.environ)  # a bad key stops here, with its one-line reason
-    if not (os.environ.get("OPENAI_SERVE_KEY") or "").strip():
+    cargs = parse_args(args)  # a bad setting (e.g. a too-short key) stops here, with its one-line reason
+    if not config.load(replica_env()).serving.key:
         raise ValueError("OPENAI_SERVE_KEY is not set: the cluster serves only callers with the key")
     # `serve run` has no port option: start Serve's HTTP proxy where asked before the app is deployed.
     serve.start(http_options={"host": cargs.host, "port": cargs.port})

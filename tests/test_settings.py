@@ -101,7 +101,7 @@ def test_zerogpu_and_the_compile_cache_come_from_the_settings(monkeypatch):
 
 # --- nothing else reads the environment ------------------------------------------------------------------
 ENV_NAMES = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
-READERS = {"config.py", "app.py"}  # app.py: SPACES_ZERO_GPU before `spaces`, and load(os.environ)
+READERS = {"config.py", "app.py", "serving/cluster.py"}  # entry points: load(os.environ); app.py: SPACES_ZERO_GPU
 
 
 def env_uses(source: str, filename: str = "") -> list[int]:
