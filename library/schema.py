@@ -41,7 +41,18 @@ CREATE INDEX images_run ON images(run_id);
 CREATE INDEX images_session ON images(session);
 """
 
-MIGRATIONS = (V1, V2)  # MIGRATIONS[i] takes a database from version i to i + 1
+# Version 3: stars and tags (a tag is also a collection: "tag:trip-2026"), and indexes for field queries.
+V3 = """
+ALTER TABLE images ADD COLUMN star INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE image_tags(
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, tag TEXT NOT NULL,
+    PRIMARY KEY(image_id, tag)) WITHOUT ROWID;
+CREATE INDEX image_tags_tag ON image_tags(tag, image_id);
+CREATE INDEX images_starred ON images(owner, id) WHERE star = 1;
+CREATE INDEX images_seed ON images(seed);
+"""
+
+MIGRATIONS = (V1, V2, V3)  # MIGRATIONS[i] takes a database from version i to i + 1
 VERSION = len(MIGRATIONS)
 
 FTS = """

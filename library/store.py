@@ -22,6 +22,7 @@ from pathlib import Path
 
 from library import files
 from library.config import LibraryConfig
+from library.query import Query, QueryError, clean_tag, parse
 from library.schema import NewerSchema, ensure_fts, migrate
 from library.scoring import Tally, median
 
@@ -29,6 +30,14 @@ log = logging.getLogger(__name__)
 DB_NAME = "library.sqlite3"
 BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another process's transaction
 LOCAL_OWNER = "local"  # everything made off a Space: one person's library
+
+
+QUERY_TIME_S = 2.0  # a search that takes longer is interrupted (a pathological query, not a slow disk)
+PROGRESS_STEPS = 10_000  # SQLite instructions between two looks at the clock
+
+
+class QueryTimeout(QueryError):
+    """A search interrupted at its time limit."""
 
 
 class NotSaved(Exception):
@@ -64,6 +73,8 @@ class ImageRow:
     created_at: float = 0.0
     path: str | None = None  # relative to the library folder
     bytes: int = 0
+    star: bool = False
+    tags: list[str] = field(default_factory=list)  # in image_tags, not a column
 
     def record(self) -> dict:
         """The /library record: every field, with created_at as ISO 8601 and the path (in the library) as ``file``."""
@@ -109,7 +120,7 @@ class OpenReport:
         return "; ".join(parts) or "nothing to reconcile"
 
 
-COLUMNS = [f.name for f in fields(ImageRow)]
+COLUMNS = [f.name for f in fields(ImageRow) if f.name != "tags"]
 JSON_COLUMNS = ("received", "cell")
 
 
@@ -117,6 +128,7 @@ def _row(values: sqlite3.Row) -> ImageRow:
     data = dict(values)
     for key in JSON_COLUMNS:
         data[key] = json.loads(data[key]) if data[key] else ({} if key == "received" else None)
+    data["star"] = bool(data.get("star"))
     return ImageRow(**data)
 
 
@@ -290,7 +302,7 @@ class Library:
     def _where(
         self,
         owner: str | None,
-        query: str = "",
+        query: str | Query = "",
         backends: Sequence[str] | None = None,
         statuses: Sequence[str] | None = None,
         since: float | None = None,
@@ -300,9 +312,10 @@ class Library:
     ) -> tuple[str, list, str]:
         """FROM … WHERE … for a search (always the owner's rows only; None: every owner, for tools),
         its arguments, and the column that orders it newest first."""
-        clauses, args = [], []
+        parsed = query if isinstance(query, Query) else parse(query or "")
+        clauses, args = parsed.sql()
         source, order = "images", "images.id"
-        words = re.findall(r"\w+", query or "")
+        words = parsed.words
         if words and self.fts:
             # Read the prompt index newest first (by rowid, which is the image's id) and stop at the page's
             # end: a word in half the prompts costs no more than a rare one. Each word is a quoted prefix,
@@ -312,7 +325,7 @@ class Library:
             clauses.append("images_fts MATCH ?")
             args.append(" ".join('"' + w.replace('"', '""') + '"*' for w in words))
         else:
-            for word in words or ([query.strip()] if (query or "").strip() else []):
+            for word in words:
                 clauses.append("images.prompt LIKE ? ESCAPE '\\'")
                 args.append("%" + re.sub(r"([\\%_])", r"\\\1", word) + "%")
         if owner is not None:
@@ -337,20 +350,23 @@ class Library:
         """The owner's images matching ``filters`` (see _where), newest (last saved) first."""
         where, args, order = self._where(owner, **filters)
         sql = f"SELECT images.* FROM {where} ORDER BY {order} DESC LIMIT ? OFFSET ?"
-        return [_row(r) for r in self._conn().execute(sql, [*args, max(0, limit), max(0, offset)])]
+        with self._deadline() as conn:
+            rows = [_row(r) for r in conn.execute(sql, [*args, max(0, limit), max(0, offset)])]
+        return self._with_tags(rows)
 
     def count(self, owner: str | None, upto: int | None = None, **filters) -> int:
         """How many match, counted at most to ``upto`` (a pager says "10,000+" rather than count them all)."""
         where, args, _ = self._where(owner, **filters)
-        if upto is None:
-            return int(self._conn().execute(f"SELECT count(*) FROM {where}", args).fetchone()[0])
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM {where} LIMIT ?)"
-        return int(self._conn().execute(sql, [*args, upto]).fetchone()[0])
+        with self._deadline() as conn:
+            if upto is None:
+                return int(conn.execute(f"SELECT count(*) FROM {where}", args).fetchone()[0])
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM {where} LIMIT ?)"
+            return int(conn.execute(sql, [*args, upto]).fetchone()[0])
 
     def get(self, owner: str | None, image_id: int) -> ImageRow | None:
         where, args, _ = self._where(owner)
         found = self._conn().execute(f"SELECT images.* FROM {where} AND images.id = ?", [*args, image_id]).fetchone()
-        return _row(found) if found else None
+        return self._with_tags([_row(found)])[0] if found else None
 
     def get_run(self, owner: str | None, run_id: int) -> tuple[RunRow, list[ImageRow]] | None:
         """A run (or grid) and its images in the order they were asked for; only the owner's."""
@@ -362,7 +378,7 @@ class Library:
             json.loads(found["request"]), json.loads(found["meta"] or "{}"),
         )  # fmt: skip
         rows = self._conn().execute("SELECT * FROM images WHERE run_id = ? ORDER BY id", (run_id,))
-        return run, [_row(r) for r in rows]
+        return run, self._with_tags([_row(r) for r in rows])
 
     def stats(self, owner: str | None, since: float | None = None, until: float | None = None) -> list[dict]:
         """Per backend over a date range: images made ("images"), "failures", "filtered" and "cancelled"
@@ -395,6 +411,94 @@ class Library:
         for r in self._conn().execute(sql, args):
             groups.setdefault((r["day"], r["backend"]), []).append(r["latency_s"])
         return [{"day": day, "backend": b, "median_s": median(v), "images": len(v)} for (day, b), v in groups.items()]
+
+    # --- stars and tags ------------------------------------------------------------------------
+    @contextmanager
+    def _deadline(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, interrupted (QueryTimeout) once a statement runs past QUERY_TIME_S."""
+        conn = self._conn()
+        seconds = QUERY_TIME_S
+        end = time.monotonic() + seconds
+        conn.set_progress_handler(lambda: time.monotonic() > end, PROGRESS_STEPS)
+        try:
+            yield conn
+        except sqlite3.OperationalError as err:
+            if "interrupted" in str(err):
+                raise QueryTimeout(f"the search took longer than {seconds:g} s; narrow it down") from err
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
+    def _with_tags(self, rows: list[ImageRow]) -> list[ImageRow]:
+        """``rows`` with their tags, read in one query."""
+        ids = [r.id for r in rows if r.id is not None]
+        if not ids:
+            return rows
+        tags: dict[int, list[str]] = {}
+        sql = f"SELECT image_id, tag FROM image_tags WHERE image_id IN ({', '.join('?' * len(ids))}) ORDER BY tag"
+        for image_id, tag in self._conn().execute(sql, ids):
+            tags.setdefault(image_id, []).append(tag)
+        for r in rows:
+            r.tags = tags.get(r.id, [])
+        return rows
+
+    def mark(
+        self,
+        owner: str | None,
+        ids: Sequence[int],
+        star: bool | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> list[ImageRow]:
+        """Star or unstar, tag and untag the owner's images ``ids`` in one transaction; the updated rows
+        (ids that are not the owner's, or not there, are left out). Raises ValueError for a bad tag."""
+        add, remove = [clean_tag(t) for t in add_tags], [clean_tag(t) for t in remove_tags]
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        mine = self._owned(owner, ids)
+        try:
+            with self._write() as conn:
+                if star is not None:
+                    conn.executemany("UPDATE images SET star = ? WHERE id = ?", [(int(star), i) for i in mine])
+                conn.executemany("INSERT OR IGNORE INTO image_tags(image_id, tag) VALUES (?, ?)",
+                                 [(i, t) for i in mine for t in add])  # fmt: skip
+                conn.executemany("DELETE FROM image_tags WHERE image_id = ? AND tag = ?",
+                                 [(i, t) for i in mine for t in remove])  # fmt: skip
+        except sqlite3.Error as err:
+            raise NotSaved(_why(err)) from err
+        return self.get_many(owner, mine)
+
+    def _owned(self, owner: str | None, ids: list[int]) -> list[int]:
+        """Those of ``ids`` that are the owner's, in the order given."""
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):  # SQLite's limit on parameters
+            chunk = ids[start : start + 500]
+            sql = f"SELECT id FROM images WHERE id IN ({', '.join('?' * len(chunk))})"
+            args: list = list(chunk)
+            if owner is not None:
+                sql, args = sql + " AND owner = ?", [*args, owner]
+            found |= {r[0] for r in self._conn().execute(sql, args)}
+        return [i for i in ids if i in found]
+
+    def get_many(self, owner: str | None, ids: Sequence[int]) -> list[ImageRow]:
+        """The owner's images ``ids``, in the order given (missing ones left out)."""
+        rows: dict[int, ImageRow] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = f"SELECT * FROM images WHERE id IN ({', '.join('?' * len(chunk))})"
+            args: list = list(chunk)
+            if owner is not None:
+                sql, args = sql + " AND owner = ?", [*args, owner]
+            rows |= {r["id"]: _row(r) for r in self._conn().execute(sql, args)}
+        return self._with_tags([rows[i] for i in ids if i in rows])
+
+    def all_tags(self, owner: str | None) -> list[tuple[str, int]]:
+        """The owner's tags (collections) with how many images each has, most used first."""
+        sql = "SELECT tag, count(*) FROM image_tags JOIN images ON images.id = image_tags.image_id"
+        args: list = []
+        if owner is not None:
+            sql, args = sql + " WHERE images.owner = ?", [owner]
+        return [(r[0], r[1]) for r in self._conn().execute(sql + " GROUP BY tag ORDER BY count(*) DESC, tag", args)]
 
     # --- upkeep --------------------------------------------------------------------------------
     def reconcile(self) -> OpenReport:

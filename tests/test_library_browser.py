@@ -55,18 +55,18 @@ def test_library_tab_search_view_reuse_open_run_delete(browser, library_app):
     make_run(page, library_app, "a copper kettle on a stove")
     open_library(page)
     gallery = page.locator("#library-gallery")
-    expect(gallery).to_contain_text("fireworks · seed 4242")
-    expect(gallery).to_contain_text("aiml · seed 4242")
+    expect(gallery).to_contain_text("Fireworks · seed 4242")  # labels, as every other view names backends
+    expect(gallery).to_contain_text("AI/ML API · seed 4242")
     page.fill("#library textarea, #library input[type=text]", "teapot")
     page.click("#library-search")
-    expect(page.locator("#library-page-info")).to_contain_text("Nothing here yet.")
+    expect(page.locator("#library-page-info")).to_contain_text("No image matches this search.")
     page.locator("#library textarea, #library input[type=text]").first.fill("kettle")
     page.click("#library-search")
     expect(page.locator("#library-page-info")).to_contain_text("1–2 of 2")
     ARTIFACTS.mkdir(exist_ok=True)
-    gallery.locator(".thumbnail-item", has_text="fireworks").first.click()
+    gallery.locator(".thumbnail-item", has_text="Fireworks").first.click()
     details = page.locator("#library-detail")
-    expect(details).to_contain_text(re.compile(r"fireworks · seed \*?4242|fireworks · seed 4242"))
+    expect(details).to_contain_text(re.compile(r"Fireworks · seed \*?4242"))
     expect(details).to_contain_text("a copper kettle on a stove")
     page.screenshot(path=str(ARTIFACTS / "library-1440.png"), full_page=True)
     page.click("#library-open-run")
@@ -125,3 +125,57 @@ def test_space_visitors_see_only_their_own_library(browser, space_app):
     expect(other.locator("#library-gallery")).not_to_contain_text("seed 4242")
     alice.close()
     bob.close()
+
+
+@pytest.mark.parametrize("viewport", [(1440, 900), (390, 844)], ids=["1440", "390"])
+def test_star_tag_restart_and_find_with_field_queries(browser, fireworks, aiml, tmp_path, viewport):
+    """As a person would: make images, select two, star and tag them, restart, find them by fields."""
+    config = LibraryConfig(dir=tmp_path / "lib")
+    w, h = viewport
+    demo, url = serve(fireworks, aiml, config)
+    context = browser.new_context(viewport={"width": w, "height": h}, is_mobile=w < 800, has_touch=w < 800)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        make_run(page, url, "a striped cat on a roof")
+        open_library(page)
+        gallery = page.locator("#library-gallery")
+        expect(gallery.locator(".thumbnail-item")).to_have_count(2)
+        page.locator("#library-several input").check()
+        gallery.locator(".thumbnail-item", has_text="Fireworks").click()
+        expect(page.locator("#library-bulk-info")).to_contain_text("1 selected")
+        page.locator("#library-bulk-tag input, #library-bulk-tag textarea").first.fill("cats")
+        page.click("#library-bulk-addtag")
+        page.click("#library-bulk-star")
+        expect(gallery).to_contain_text("★ Fireworks · seed 4242")
+    finally:
+        demo.close()
+    demo, url = serve(fireworks, aiml, config)  # a restart
+    try:
+        open_app(page, url)
+        open_library(page)
+        box = page.locator("#library-query input, #library-query textarea").first
+        box.fill("tag:cats star:yes")
+        box.press("Enter")
+        expect(page.locator("#library-page-info")).to_contain_text("1–1 of 1")
+        expect(gallery).to_contain_text("★ Fireworks · seed 4242")
+        chips = page.locator("#library-chips")
+        expect(chips).to_contain_text("tag:cats")
+        box.fill("colour:red")
+        box.press("Enter")
+        expect(page.locator("#library-page-info")).to_contain_text("unknown field 'colour'")
+        box.fill("cat backend:aiml star:no")
+        box.press("Enter")
+        expect(page.locator("#library-page-info")).to_contain_text("1–1 of 1")
+        expect(page.locator("#library-chips")).to_contain_text("backend:aiml")
+        page.locator("#library-chips label", has_text="backend:aiml").click()  # remove a chip
+        expect(box).to_have_value("cat star:no")
+        expect(page.locator("#library-page-info")).to_contain_text("1–1 of 1")
+        box.fill("")
+        box.press("Enter")
+        expect(page.locator("#library-pager button").first).to_be_disabled()  # "← Newer" on the first page
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"library-find-{w}.png"), full_page=True)
+    finally:
+        context.close()
+        demo.close()

@@ -65,7 +65,7 @@ def test_version_1_library_is_migrated_and_searchable(tmp_path):
     )
     conn.close()
     lib = Library(tmp_path)
-    assert lib._conn().execute("PRAGMA user_version").fetchone()[0] == VERSION == 2
+    assert lib._conn().execute("PRAGMA user_version").fetchone()[0] == VERSION == 3
     found = lib.search("local", query="lighthouse")
     assert [(r.seed, r.owner, r.cost, r.cost_unit) for r in found] == [(9, "local", 0.003, "usd")]
     assert lib.get_run("local", 1)[0].meta == {}

@@ -10,6 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from backends import Backend
+from library.query import SYNTAX
 
 PAGE_SIZE = 48
 PERIODS = {"Any time": None, "Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 365 days": 365}
@@ -18,10 +19,50 @@ SCORE_COLUMNS = ["backend", "images", "failures", "filtered", "cancelled", "p50 
 
 
 @dataclass
+class Bulk:
+    """The bulk actions on a selection of images."""
+
+    box: gr.Row
+    info: gr.Markdown
+    tag: gr.Textbox
+    star: gr.Button
+    unstar: gr.Button
+    add_tag: gr.Button
+    remove_tag: gr.Button
+    delete: gr.Button
+    zip: gr.Button
+    zip_file: gr.File
+    clear: gr.Button
+    really: gr.Button  # "Really delete?", shown after Delete; Clear is the way back
+
+
+def build_bulk() -> Bulk:
+    """The row of bulk actions (shown while images are selected)."""
+    with gr.Row(visible=False, elem_id="library-bulk", equal_height=True) as box:
+        info = gr.Markdown("", elem_id="library-bulk-info")
+        tag = gr.Textbox(label="Tag", placeholder="e.g. cats", scale=1, min_width=120, elem_id="library-bulk-tag")
+        buttons = [
+            gr.Button(text, size="sm", scale=0, min_width=80, elem_id=f"library-bulk-{key}", variant=variant)
+            for key, text, variant in (
+                ("star", "★ Star", "secondary"), ("unstar", "☆ Unstar", "secondary"), ("addtag", "+ Tag", "secondary"),
+                ("untag", "− Tag", "secondary"), ("delete", "Delete", "stop"),
+            )
+        ]  # fmt: skip
+        zip_btn = gr.Button("ZIP", size="sm", scale=0, min_width=80, elem_id="library-bulk-zip")
+        clear = gr.Button("Clear", size="sm", scale=0, min_width=80, elem_id="library-bulk-clear")
+        really = gr.Button(
+            "Really delete them?", size="sm", variant="stop", visible=False, elem_id="library-bulk-confirm"
+        )
+    zip_file = gr.File(label="ZIP of the selection", visible=False, elem_id="library-bulk-file")
+    return Bulk(box, info, tag, *buttons, zip_btn, zip_file, clear, really)
+
+
+@dataclass
 class LibraryTab:
     """The Library tab's components."""
 
     query: gr.Textbox
+    chips: gr.CheckboxGroup  # the query's terms; unticking one removes it from the query
     backends: gr.CheckboxGroup
     status: gr.Dropdown
     period: gr.Dropdown
@@ -40,6 +81,13 @@ class LibraryTab:
     download_btn: gr.DownloadButton
     delete_btn: gr.Button
     confirm_btn: gr.Button
+    cancel_btn: gr.Button
+    star_btn: gr.Button
+    tags_box: gr.Textbox
+    tags_btn: gr.Button
+    several: gr.Checkbox  # on: a thumbnail click adds it to (or takes it from) the selection
+    chosen: gr.State  # the selected ids, for the bulk actions
+    bulk: Bulk
     open_run_btn: gr.Button
     run_box: gr.Column
     run_md: gr.Markdown
@@ -59,12 +107,19 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
     """Create the tab's components inside the current gr.Tab; ``where`` says where the files live."""
     gr.Markdown(f"Every image made here is kept, with its settings, in {where}.", elem_id="library-where")
     with gr.Row(equal_height=True, elem_id="library-filters"):
-        query = gr.Textbox(label="Search prompts", placeholder="e.g. fox snow", scale=3, min_width=200)
+        query = gr.Textbox(
+            label="Search", placeholder="e.g. fox backend:fireworks steps:>2 star:yes", info=SYNTAX,
+            scale=3, min_width=200, elem_id="library-query",
+        )  # fmt: skip
         choices = [(b.label, b.id) for b in backends.values()]
         backend_box = gr.CheckboxGroup(choices, label="Backends", scale=2, min_width=200)
         status = gr.Dropdown(STATUSES, value=STATUSES[0], label="Status", scale=1, min_width=120)
         period = gr.Dropdown(list(PERIODS), value="Any time", label="When", scale=1, min_width=120)
         search_btn = gr.Button("Search", variant="primary", scale=0, min_width=90, elem_id="library-search")
+    chips = gr.CheckboxGroup([], label="Search terms (untick to remove)", visible=False, elem_id="library-chips")
+    with gr.Row(elem_id="library-select-row"):
+        several = gr.Checkbox(label="Select several (for star, tag, delete, ZIP)", elem_id="library-several")
+    bulk = build_bulk()
     gallery = gr.Gallery(
         label="Library (newest first)",
         columns=6,
@@ -92,6 +147,13 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
                 confirm_btn = gr.Button(
                     "Really delete?", size="sm", variant="stop", visible=False, elem_id="library-confirm"
                 )
+                cancel_btn = gr.Button("Keep it", size="sm", visible=False, elem_id="library-cancel")
+            with gr.Row(equal_height=True):
+                star_btn = gr.Button("☆ Star", size="sm", scale=0, min_width=90, elem_id="library-star")
+                tags_box = gr.Textbox(
+                    label="Tags", placeholder="cats, trip 2026", scale=2, min_width=140, elem_id="library-tags"
+                )
+                tags_btn = gr.Button("Save tags", size="sm", scale=0, min_width=90, elem_id="library-save-tags")
     with gr.Column(visible=False, elem_id="library-run") as run_box:
         run_md = gr.Markdown()
         run_gallery = gr.Gallery(label="The run, as it was", columns=4, fit_columns=False, height="auto")
@@ -104,8 +166,9 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
             y_title="seconds", height=260,
         )  # fmt: skip
     return LibraryTab(
-        query, backend_box, status, period, search_btn, gallery, prev_btn, next_btn, page_info,
+        query, chips, backend_box, status, period, search_btn, gallery, prev_btn, next_btn, page_info,
         gr.State(0), gr.State([]), gr.State(None), viewer, details, reuse_seed_btn, reuse_all_btn,
-        download_btn, delete_btn, confirm_btn, open_run_btn, run_box, run_md, run_gallery,
+        download_btn, delete_btn, confirm_btn, cancel_btn, star_btn, tags_box, tags_btn, several, gr.State([]),
+        bulk, open_run_btn, run_box, run_md, run_gallery,
         score_period, score_table, score_plot,
     )  # fmt: skip
