@@ -20,6 +20,7 @@ import gradio as gr
 from gradio import utils as gradio_utils
 
 from library import Library
+from library.links import LINKS
 from library.store import LOCAL_OWNER
 
 SERVE_DIR = "flux-library"  # under Gradio's cache folder, swept by Blocks(delete_cache=...)
@@ -60,6 +61,7 @@ def served(path: Path) -> str:
         shutil.copyfile(path, dest)
     with _served_lock:
         _served[key] = dest
+    LINKS.add(path, dest)  # removed with the library's file (delete, eviction, expiry): its URL goes 404
     return str(dest)
 
 
