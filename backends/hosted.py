@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -19,6 +20,22 @@ from backends.types import Backend, BackendRun, BackendStatus, GenerationRequest
 log = logging.getLogger(__name__)
 
 MAX_REPORTED_SEED = 2**64 - 1
+#: The image whose call is in progress, told when its request reaches the upstream (see RunContext.on_sent).
+#: A context variable, so every image's call (its own task) reports for itself through the shared ``post``.
+_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("image_sent", default=None)
+
+
+def once(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn``, called at most once however often the result is (retries reach the upstream again)."""
+    done = False
+
+    def call() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            fn()
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -109,11 +126,14 @@ class HostedBackend(Backend):
             url = self.base_url + path
             return await fetch(self.client, "POST", url, json=body, headers=headers, trace=trace, limit=MAX_REPLY_BYTES)
 
-        return await send_with_retries(send, self.retry, self.sleep)
+        return await send_with_retries(send, self.retry, self.sleep, on_sent=_SENT.get())
 
-    async def _one(self, request: GenerationRequest, index: int, key: str) -> tuple[ImageOutcome, float | None]:
+    async def _one(
+        self, request: GenerationRequest, index: int, key: str, ctx: RunContext
+    ) -> tuple[ImageOutcome, float | None]:
         sent = request.image_seed(index)
         started = time.perf_counter()
+        _SENT.set(once(lambda: ctx.on_sent(request, index)))  # this task's own context (gather made it)
         try:
             with using(key):  # everything made from upstream text in this call is redacted of the key
                 async with asyncio.timeout(self.deadline_s):
@@ -142,7 +162,7 @@ class HostedBackend(Backend):
         key = self.resolve_key(ctx.api_key)
         received, notes = self.describe(request)
         # All at once: one slow image must not delay the others (the APIs make one per call).
-        results = await asyncio.gather(*(self._one(request, i, key) for i in range(request.num_images)))
+        results = await asyncio.gather(*(self._one(request, i, key, ctx) for i in range(request.num_images)))
         server_times = [s for _, s in results if s is not None]
         notes = notes + [o.note for o, _ in results if o.note]
         return BackendRun(

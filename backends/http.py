@@ -230,14 +230,28 @@ class SendTrace:
     """
 
     events: list[str] = field(default_factory=list)
+    #: Called the moment the whole request has been written (the upstream may now make, and bill, it).
+    on_written: Callable[[], None] | None = None
+    write_failed: bool = False  # a write raised an error: the server never got the whole request
 
     async def __call__(self, name: str, info: dict) -> None:
         self.events.append(name)
+        if name.endswith(("send_request_headers.failed", "send_request_body.failed")):
+            # An error from the socket proves the write did not finish; a cancel (BaseException) proves nothing.
+            self.write_failed = self.write_failed or isinstance(info.get("exception"), Exception)
+        if name.endswith("send_request_body.complete") and self.on_written is not None:
+            self.on_written()
 
     @property
     def request_written(self) -> bool:
         """True once the whole request (headers and body) was handed to the connection."""
         return any(e.endswith("send_request_body.complete") for e in self.events)
+
+    @property
+    def may_have_arrived(self) -> bool:
+        """False only when the request provably never reached the server whole: never started, or a write failed."""
+        started = any(e.endswith("send_request_headers.started") for e in self.events)
+        return self.request_written or (started and not self.write_failed)
 
 
 async def fetch(
@@ -314,6 +328,7 @@ async def send_with_retries(
     policy: RetryPolicy,
     sleep: Sleep = asyncio.sleep,
     accept_redirects: bool = False,
+    on_sent: Callable[[], None] | None = None,
 ) -> Reply:
     """Call ``send`` until a 2xx (or 3xx, if asked) or a final failure; raise the typed error of the last attempt.
 
@@ -321,12 +336,21 @@ async def send_with_retries(
     whole (no connection, a connect error, a write that failed on a reused keep-alive
     connection). Never retried: a failure after the request was written, since the API may
     be making (and billing) the image.
+
+    ``on_sent`` is called when an attempt's request is written whole, and when a cancel or the
+    deadline stops an attempt whose request may have arrived (a write cut off midway): the caller
+    counts those as spent. It may be called once per attempt.
     """
     for attempt in range(policy.max_retries + 1):
         last = attempt == policy.max_retries
-        trace = SendTrace()
+        trace = SendTrace(on_written=on_sent)
         try:
             reply = await send(trace)
+        except (asyncio.CancelledError, TimeoutError):
+            # Cancelled or out of time mid-attempt: unless the write provably failed, the upstream may have it.
+            if on_sent is not None and trace.may_have_arrived and not trace.request_written:
+                on_sent()
+            raise
         except httpx.TransportError as err:
             name = type(err).__name__
             if not trace.request_written:

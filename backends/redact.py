@@ -5,7 +5,8 @@ here are the server's (``register``) and the one a call is using (``using``, a c
 so a pasted key is covered inside that call's tasks and threads). Besides the whole key, every
 run of ``WINDOW`` or more of its characters is removed, case-insensitively, so a key cut anywhere
 (by us or by the upstream) leaves at most a few characters; so are its base64 forms (standard and
-URL-safe, at each of the three byte offsets a key can have inside a longer base64 blob).
+URL-safe, at each of the three byte offsets a key can have inside a longer base64 blob), its base32
+forms (five offsets), hex, percent-encoded forms, and the key split by HTML markup.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextvars
 import functools
 import logging
 import re
+import urllib.parse
 from collections.abc import Iterable, Iterator
 
 MASK = "•••"
@@ -57,6 +59,21 @@ def base64_forms(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET}
 
 
+def base32_forms(secret: str) -> set[str]:
+    """The base32 characters fixed by ``secret`` alone, at each of the five byte offsets inside a longer blob."""
+    raw, forms = secret.encode("utf-8"), set()
+    for offset in range(5):
+        encoded = base64.b32encode(b"\0" * offset + raw).decode("ascii")
+        forms.add(encoded[(offset * 8 + 4) // 5 : (offset + len(raw)) * 8 // 5])
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+def other_forms(secret: str) -> set[str]:
+    """Hex (either case: matching ignores case) and percent-encoded forms (%2B, %2F, and + for space)."""
+    raw = secret.encode("utf-8")
+    return {raw.hex(), urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret), urllib.parse.quote_plus(secret)}
+
+
 def _windows(text: str, size: int) -> set[str]:
     if len(text) <= size:
         return {text}
@@ -68,8 +85,11 @@ def _pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
     parts: set[str] = set()
     for secret in secrets:
         parts |= _windows(secret, WINDOW)
-        for form in base64_forms(secret):
+        for form in base64_forms(secret) | base32_forms(secret):
             parts |= _windows(form, B64_WINDOW)
+        parts |= _windows(secret.encode("utf-8").hex(), 2 * WINDOW)  # a hex pair per byte
+        for form in other_forms(secret) - {secret}:
+            parts |= _windows(form, WINDOW + 4)  # room for a %XX or two
     if not parts:
         return None
     # A lookahead finds every start, overlapping ones included; the spans are merged below.
@@ -85,9 +105,11 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     pattern = _pattern(wanted)
     if pattern is None:
         return text
+    found = [(m.start(1), m.end(1)) for m in pattern.finditer(text)]
+    if "<" in text:  # an HTML error page may split a key with markup: fw-Pas<b>ted</b>-5c1e…
+        found += _through_markup(pattern, text)
     spans: list[list[int]] = []
-    for match in pattern.finditer(text):
-        start, end = match.start(1), match.end(1)
+    for start, end in sorted(found):
         if spans and start <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], end)
         else:
@@ -100,6 +122,23 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+_TAG = re.compile(r"<[^<>]{0,200}>")
+
+
+def _through_markup(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+    """Matches in ``text`` read without its tags, as spans of ``text`` (the tags between included)."""
+    kept: list[int] = []  # position in text of each character kept
+    last = 0
+    for tag in _TAG.finditer(text):
+        kept += range(last, tag.start())
+        last = tag.end()
+    kept += range(last, len(text))
+    if len(kept) == len(text):
+        return []
+    plain = "".join(text[i] for i in kept)
+    return [(kept[m.start(1)], kept[m.end(1) - 1] + 1) for m in pattern.finditer(plain) if m.end(1) > m.start(1)]
 
 
 def shown(value: object, limit: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -76,7 +77,7 @@ async def run_backends(
 
     async def run_and_queue(backend: Backend) -> None:
         base = contexts.get(backend.id) or RunContext()
-        ctx = RunContext(api_key=base.api_key, on_progress=reporter(backend.id), is_cancelled=is_cancelled)
+        ctx = dataclasses.replace(base, on_progress=reporter(backend.id), is_cancelled=is_cancelled)
         started = time.perf_counter()
         try:
             run = await run_one(backend, request, ctx)

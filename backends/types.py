@@ -195,11 +195,18 @@ class Progress:
 
 @dataclass
 class RunContext:
-    """Per-call extras a backend may use: the session's key, progress and cancel hooks."""
+    """Per-call extras a backend may use: the session's key, progress and cancel hooks, and the sent signal.
+
+    ``on_sent(request, index)`` is called at most once per image, the moment its request may have reached
+    the upstream (written whole, or cut off mid-write by a cancel or the deadline): from then on the
+    upstream may be making that image whatever happens here. It is never called for an image whose request
+    provably never arrived (no connection, a failed write). Backends report; what it costs is not theirs.
+    """
 
     api_key: str | None = field(default=None, repr=False)
     on_progress: Callable[[str, float | None], None] = lambda message, fraction: None
     is_cancelled: Callable[[], bool] = lambda: False
+    on_sent: Callable[[GenerationRequest, int], None] = lambda request, index: None
 
 
 @dataclass(frozen=True)

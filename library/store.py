@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from library import files
 from library.config import LibraryConfig
+from library.links import LINKS
 from library.query import Query, QueryError, clean_tag, parse
 from library.schema import NewerSchema, ensure_fts, migrate
 from library.scoring import Tally, median
@@ -148,6 +149,9 @@ class Library:
         conn = self._conn()
         self.fts = fts and ensure_fts(conn)
         self._saves = 0
+        #: Called with (row, its file) for every image deleted, evicted or expired, after its files went:
+        #: by default the served and history links to it are removed too (library.links).
+        self.on_removed: list[Callable[[ImageRow, Path | None], None]] = [revoke_links]
 
     @classmethod
     def open(cls, config: LibraryConfig) -> Library | None:
@@ -292,6 +296,8 @@ class Library:
             if path is not None:
                 path.unlink(missing_ok=True)
                 files.thumb_path(path).unlink(missing_ok=True)
+            for hook in self.on_removed:
+                hook(r, path)
 
     def thumb(self, row: ImageRow) -> Path | None:
         """The row's WebP thumbnail, made now if it is not there yet."""
@@ -601,6 +607,13 @@ class Library:
         if rows:
             self._remove(rows)
         return len(rows)
+
+
+def revoke_links(row: ImageRow, path: Path | None) -> None:
+    """Remove every link made to the row's file and thumbnail (served URLs, session histories)."""
+    if path is not None:
+        LINKS.revoke(path)
+        LINKS.revoke(files.thumb_path(path))
 
 
 def _why(err: Exception) -> str:

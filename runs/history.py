@@ -22,6 +22,7 @@ from PIL import Image
 
 from backends.imaging import EncodedImage, StoredImage
 from images.pngmeta import save_png
+from library.links import LINKS
 
 log = logging.getLogger(__name__)
 HISTORY_LIMIT = 96  # images per session; older ones are deleted from disk too
@@ -89,11 +90,13 @@ def _link(source: Path, path: Path) -> bool:
     filesystem, a filesystem without links); False if neither worked (the caller writes the image)."""
     try:
         os.link(source, path)
+        LINKS.add(source, path)  # deleting the library's image removes this link too
         return True
     except OSError:
         pass
     try:
         shutil.copyfile(source, path)
+        LINKS.add(source, path)
         return True
     except OSError as err:
         log.warning("history: could not link or copy %s: %s", source.name, err)

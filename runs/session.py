@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,17 @@ from runs.keeper import Keeper
 from runs.records import column_markdown, cost_words, outcome_message
 from runs.result import BackendResult
 from runs.scoreboard import Scoreboard
+
+#: Told (backend id, request, image index) when an image's request reached the upstream (RunContext.on_sent).
+Sent = Callable[[str, GenerationRequest, int], None]
+
+
+def run_context(backend: str, keys: Mapping[str, str], sent: Sent | None) -> RunContext:
+    """The backend's RunContext: its pasted key, and ``sent`` told of each image it sends."""
+    ctx = RunContext(api_key=keys.get(backend) or None)
+    if sent is not None:
+        ctx.on_sent = functools.partial(sent, backend)
+    return ctx
 
 
 @dataclass
@@ -88,12 +100,16 @@ class Session:
         keys: Mapping[str, str],
         secrets: Sequence[str | None],
         cancel: threading.Event | None = None,
+        sent: Sent | None = None,
     ) -> AsyncIterator[tuple[RunState, Progress | BackendRun]]:
-        """Run ``request`` (seed fixed) on ``backends``; yield the state after every event."""
+        """Run ``request`` (seed fixed) on ``backends``; yield the state after every event.
+
+        ``sent(backend id, request, index)`` hears of every image whose request reached an upstream
+        (RunContext.on_sent), as the allowance's Ticket.sent does."""
         cancel = cancel or self.start_run()
         state = RunState(request, [b.id for b in backends])
         self.current = state
-        contexts = {b.id: RunContext(api_key=keys.get(b.id) or None) for b in backends}
+        contexts = {b.id: run_context(b.id, keys, sent) for b in backends}
         by_id = {b.id: b for b in backends}
         run_id = await self.keeper.start("run", request) if self.keeper else None
         try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from backends import Backend
+from backends import Backend, GenerationRequest
 from backends.cost import Cost, image_cost
 from config import PageOptions
 from spend.ledger import Ledger, OverBudget, OverDailyImages, Reservation
@@ -105,11 +106,32 @@ def visitor_of(request: object, proxy_hops: int) -> tuple[str, bool]:
 
 @dataclass
 class Ticket:
-    """What one request took: settle it with the runs once they are over (or refund with none)."""
+    """What one request took: settle it with the runs once they are over (or refund with none).
+
+    ``sent`` is the run's sent signal (backends.RunContext.on_sent, by backend id): every image whose
+    request reached the upstream is spent, whatever happens next (a cancel, the deadline, a disconnect).
+    An image sent after the ticket was settled (a cancel that caught a write midway) is charged then.
+    """
 
     spend: Spend
     reservation: Reservation | None = None
     settled: bool = field(default=False)
+    ledger: Ledger | None = field(default=None, repr=False)
+    #: backend id -> (images sent, their estimated USD), on the server's keys only.
+    sent_images: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def sent(self, backend: str, request: GenerationRequest, index: int) -> None:
+        """Image ``index`` of ``request`` reached ``backend``'s upstream: it is spent (see RunContext.on_sent)."""
+        if backend not in self.spend.backends:
+            return  # a pasted key or the local GPU: nothing of the server's
+        usd = image_cost(backend, request.num_inference_steps).usd or 0.0
+        with self._lock:
+            images, total = self.sent_images.get(backend, (0, 0.0))
+            self.sent_images[backend] = (images + 1, total + usd)
+            late = self.settled
+        if late and self.reservation is not None and self.ledger is not None:
+            self.ledger.charge(self.reservation, 1, usd)
 
 
 class Allowance:
@@ -125,7 +147,7 @@ class Allowance:
 
     def take(self, request: object, spend: Spend, what: str = "this run") -> Ticket:
         """Take ``spend`` from the visitor's allowance and the budget, or raise Refused and take nothing."""
-        ticket = Ticket(spend)
+        ticket = Ticket(spend, ledger=self.ledger)
         if spend.images <= 0:
             return ticket
         who, signed = visitor_of(request, self.options.trusted_proxy_hops)
@@ -163,19 +185,28 @@ class Allowance:
         return Refused(f"Nothing was sent: {why}.{sign} {PASTE_HINT}", wait)
 
     def settle(self, ticket: Ticket, runs: Sequence[Priced] = ()) -> None:
-        """Give back what was not billed (every image when ``runs`` is empty: nothing was made).
-
-        ``runs`` are the runs' results (runs.result.BackendResult), which have worked out their cost once.
+        """Give back what was provably never sent: keep every image the ticket was told was sent, and every
+        image billed in ``runs`` (the runs' results, runs.result.BackendResult, which worked out their cost
+        once); with neither, everything goes back.
         """
-        if ticket.settled or ticket.reservation is None or self.ledger is None:
+        if ticket.reservation is None or self.ledger is None:
             return
-        ticket.settled = True
-        images, usd = 0, 0.0
+        billed: dict[str, tuple[int, float]] = {}
         for run in runs:
-            if run.backend not in ticket.spend.backends:
-                continue
-            images += run.billed
-            usd += run.total.usd or 0.0
+            if run.backend in ticket.spend.backends:
+                images, usd = billed.get(run.backend, (0, 0.0))
+                billed[run.backend] = (images + run.billed, usd + (run.total.usd or 0.0))
+        with ticket._lock:  # a sent signal now either counts here or is charged late, never both or neither
+            if ticket.settled:
+                return
+            ticket.settled = True
+            sent = dict(ticket.sent_images)
+        images, usd = 0, 0.0
+        for backend in set(billed) | set(sent):
+            b_images, b_usd = billed.get(backend, (0, 0.0))
+            s_images, s_usd = sent.get(backend, (0, 0.0))
+            images += max(b_images, s_images)
+            usd += max(b_usd, s_usd)
         self.ledger.settle(ticket.reservation, images, usd)
 
     def budget_line(self) -> str:

@@ -1,8 +1,9 @@
 """What the server's keys spent today, on disk: the daily budget and each visitor's daily images.
 
 A small SQLite file (stdlib ``sqlite3``, WAL), so a restart does not reset the day. A run reserves
-its estimate before anything is sent and settles to what was billed afterwards (a failed image is
-refunded). Visitors are stored as a hash, never as an address or an account name.
+its estimate before anything is sent and settles afterwards: every image whose request reached the
+upstream is kept (cancelled or timed out too), only what was provably never sent is refunded.
+Visitors are stored as a hash, never as an address or an account name.
 """
 
 from __future__ import annotations
@@ -87,6 +88,14 @@ class Ledger:
             row = self._db.execute("SELECT COALESCE(SUM(usd), 0) FROM spend WHERE day = ?", (day or self.today(),))
             return float(row.fetchone()[0])
 
+    def images_of(self, visitor: str, day: str | None = None) -> int:
+        """The images ``visitor`` (as visitor_of names them) has spent today."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT images FROM spend WHERE day = ? AND visitor = ?", (day or self.today(), self._who(visitor))
+            ).fetchone()
+            return int(row[0]) if row else 0
+
     def left_usd(self) -> float | None:
         """What is left of today's budget, or None when there is no budget."""
         if self.budget_usd is None:
@@ -116,6 +125,15 @@ class Ledger:
                 self._db.execute("ROLLBACK")
                 raise
         return Reservation(day, who, images, usd)
+
+    def charge(self, reservation: Reservation, images: int, usd: float) -> None:
+        """Add spend that already happened after ``reservation`` was settled (caps notwithstanding: it was sent)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO spend VALUES (?, ?, ?, ?) ON CONFLICT (day, visitor) DO UPDATE SET"
+                " images = images + excluded.images, usd = usd + excluded.usd",
+                (reservation.day, reservation.visitor, images, usd),
+            )
 
     def settle(self, reservation: Reservation, images: int, usd: float) -> None:
         """Replace what ``reservation`` took by what was spent (never more than it took)."""

@@ -9,6 +9,7 @@ copied) into Gradio's cache under a random folder name, so no URL can be guessed
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -20,8 +21,12 @@ import gradio as gr
 from gradio import utils as gradio_utils
 
 from library import Library
+from library.links import LINKS
 from library.store import LOCAL_OWNER
 
+log = logging.getLogger(__name__)
+
+SECRET_FILE = ".visitor-secret"  # in the library folder, beside the rows its tokens open
 SERVE_DIR = "flux-library"  # under Gradio's cache folder, swept by Blocks(delete_cache=...)
 TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 _served: dict[tuple[str, int], Path] = {}
@@ -60,19 +65,51 @@ def served(path: Path) -> str:
         shutil.copyfile(path, dest)
     with _served_lock:
         _served[key] = dest
+    LINKS.add(path, dest)  # removed with the library's file (delete, eviction, expiry): its URL goes 404
     return str(dest)
 
 
 def browser_secret(library: Library) -> str:
-    """The key gr.BrowserState encrypts the visitor's token with, kept in the library so that a
-    restart does not make every anonymous visitor a stranger to their own images."""
-    path = library.root / ".visitor-secret"
+    """The key gr.BrowserState encrypts the visitor's token with, kept in the library (under /data on a
+    Space) so that a restart does not make every anonymous visitor a stranger to their own images.
+
+    Created once, readable by the app's user only (0600 from the first byte), and atomically: it is
+    written under a temporary name and linked into place, so two processes starting at once agree on
+    one secret and a crash never leaves half of one.
+    """
+    path = library.root / SECRET_FILE
     try:
-        text = path.read_text().strip()
-        if len(text) >= 32:
-            return text
-        path.write_text(secret := secrets.token_hex(24))
-        path.chmod(0o600)
-        return secret
-    except OSError:
-        return secrets.token_hex(24)  # a read-only library: tokens last until the restart
+        for _ in range(3):
+            try:
+                text = path.read_text().strip()
+            except FileNotFoundError:
+                text = ""
+            if len(text) >= 32:
+                return text
+            if _place_secret(path, secrets.token_hex(24), replace=path.exists()):
+                continue  # read back what is there now: ours, or the one another process placed first
+    except OSError as err:
+        log.warning("library: the visitor secret cannot be kept (%s); tokens last until the restart", err)
+    return secrets.token_hex(24)  # a read-only library
+
+
+def _place_secret(path: Path, secret: str, replace: bool) -> bool:
+    """Write ``secret`` beside ``path`` with mode 0600 and move it into place: linked (never over another
+    process's secret), or over a damaged one when ``replace``. True when the caller should read again."""
+    tmp = path.with_name(f"{path.name}.tmp-{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process was first: its secret is the one
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)

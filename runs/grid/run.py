@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from backends import Backend, GenerationRequest, RunContext
+from backends import Backend, GenerationRequest
 from backends.cost import BILLED
 from images.grid_sheet import GridCell, grid_sheet, save_grid
 from runs.grid.plan import Axis, Cell, parse_axis, plan_cells, run_cells
@@ -18,6 +18,7 @@ from runs.history import History
 from runs.keeper import Keeper
 from runs.records import outcome_message
 from runs.result import BackendResult
+from runs.session import Sent, run_context
 
 
 @dataclass
@@ -107,14 +108,16 @@ async def make_grid(
     history: History | None = None,
     cancel: threading.Event | None = None,
     keeper: Keeper | None = None,
+    sent: Sent | None = None,
 ) -> GridResult:
     """Run every cell (concurrently, within the runner's limits); each image goes to ``history``.
 
     With a ``keeper``, every cell (failed ones too) is kept in the library as one grid run, and the
     history links to the library's file. Returns the labelled sheet, saved in ``out_dir`` with the grid's
     parameters in a text chunk, and one record per cell as /generate gives them, plus its column and row.
+    ``sent`` hears of every cell whose request reached an upstream (see runs.session.Sent).
     """
-    contexts = {b: RunContext(api_key=(keys or {}).get(b) or None) for b in backends}
+    contexts = {b: run_context(b, keys or {}, sent) for b in backends}
     done: dict[tuple[int, int], tuple[Cell, BackendResult]] = {}
     run_id = await keeper.start("grid", plan.request) if keeper else None
     async for cell, run in run_cells(plan.cells, backends, contexts, cancel=cancel):

@@ -165,7 +165,8 @@ async def generate(
         sess.keeper = keeper_for(ctx, request)
         gallery: list[dict] = []
         state = None
-        async for state, event in sess.run(req, [ctx.backends[b] for b in selected], {}, list(ctx.secrets)):
+        chosen = [ctx.backends[b] for b in selected]
+        async for state, event in sess.run(req, chosen, {}, list(ctx.secrets), sent=ticket.sent):
             if isinstance(event, BackendRun):
                 # The full captions (the columns' images carry them without the backend's name).
                 entries = state.entries.get(event.backend, [])
@@ -227,7 +228,9 @@ async def grid(
     ticket = take(ctx, request, items, "this grid")
     store, result = call_store(), None
     try:
-        result = await make_grid(plan, ctx.backends, store.dir, list(ctx.secrets), keeper=keeper_for(ctx, request))
+        result = await make_grid(
+            plan, ctx.backends, store.dir, list(ctx.secrets), keeper=keeper_for(ctx, request), sent=ticket.sent
+        )
         return file_data(result.sheet), result.records
     except BaseException:
         store.clear()

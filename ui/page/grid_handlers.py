@@ -112,6 +112,7 @@ async def on_grid(
             history=sess.history,
             cancel=cancel,
             keeper=sess.keeper,
+            sent=ticket.sent,
         )
     finally:
         sess.active.discard(cancel)

@@ -162,7 +162,7 @@ async def on_generate(
     yield first_update(ctx, launch, selected, started)
     state, viewer_set = None, False
     try:
-        async for state, event in sess.run(launch.req, launch.runnable, launch.keys, sec, cancel):
+        async for state, event in sess.run(launch.req, launch.runnable, launch.keys, sec, cancel, launch.ticket.sent):
             if isinstance(event, BackendRun):
                 # The first image to land fills the viewer; later ones don't jump it.
                 yield column_update(ctx, sess, state, event, sec, fill=not viewer_set)
