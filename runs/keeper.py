@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,16 +140,22 @@ class Keeper:
                 self.notify(f"These images were not saved to the library ({reason}); they are shown here only.")
 
 
-def served_run_keeper(library: Library | None, backend: Backend) -> Callable[..., Awaitable[None]] | None:
+def served_run_keeper(
+    library: Library | None, backends: Backend | Mapping[str, Backend]
+) -> Callable[..., Awaitable[None]] | None:
     """What keeps the runs served over the OpenAI images API (``OPENAI_SERVE_KEY``): they land in the
-    workstation's own library, like page runs (serving is refused on a Space unless allowed)."""
+    workstation's own library, like page runs (serving is refused on a Space unless allowed).
+    ``backends``: id → Backend, or the one Local backend (a cluster replica)."""
     if library is None:
         return None
+    by_id = dict(backends) if isinstance(backends, Mapping) else {"local": backends}
     keeper = Keeper(library)
 
     async def keep(request: GenerationRequest, run: BackendRun) -> None:
         run_id = await keeper.start("run", request)
-        await keeper.save(run_id, BackendResult.of(backend, request, run, ()))
+        # A served call hands over its BackendResult, made once with the keys redacted.
+        result = run if isinstance(run, BackendResult) else BackendResult.of(by_id[run.backend], request, run, ())
+        await keeper.save(run_id, result)
         keeper.finish()
 
     return keep

@@ -31,7 +31,6 @@ from ray import serve
 from serving.openai_images import (
     MAX_WAITING,
     ImagesService,
-    ServeSettings,
     file_endpoint,
     generations_endpoint,
     models_endpoint,
@@ -121,11 +120,12 @@ def _open_library(env: Mapping[str, str]):
     """The library hook, only when LIBRARY_DIR names one (a cluster keeps nothing by default)."""
     if not (env.get("LIBRARY_DIR") or "").strip():
         return None
-    from library import Library, LibraryConfig
+    import config as app_config
+    from library import Library
     from runs.keeper import served_run_keeper
 
-    config = LibraryConfig.from_env(env)
-    return (lambda local: served_run_keeper(Library.open(config), local)) if config.dir else None
+    where = app_config.load(env).library  # the settings merge replaced LibraryConfig.from_env
+    return (lambda local: served_run_keeper(Library.open(where), local)) if where.dir else None
 
 
 fastapi_app = FastAPI(title="FLUX.1 [schnell] Local, OpenAI images API", docs_url=None, redoc_url=None)
@@ -137,15 +137,17 @@ class FluxReplica:
     """One replica: one Local backend (one pipeline on one GPU, or CPU threads), loaded before it takes calls."""
 
     def __init__(self, threads: int = 1) -> None:
-        from backends.local import LocalBackend, LocalSettings
+        import config
+        from backends.local import LocalBackend
 
         started = time.perf_counter()
         context = serve.get_replica_context()
         self.replica = getattr(getattr(context, "replica_id", None), "unique_id", None) or str(os.getpid())
-        settings = ServeSettings.from_env(os.environ)
+        loaded = config.load(os.environ)  # every setting read once, as the app reads them
+        settings = loaded.serving
         if not settings.key:
             raise RuntimeError("OPENAI_SERVE_KEY is not set in the replica's environment")
-        local_settings = LocalSettings.from_env()
+        local_settings = loaded.backends.local
         if local_settings.device == "cpu":
             import torch
 
@@ -194,7 +196,9 @@ class FluxReplica:
 def app(args: dict[str, str]) -> serve.Application:
     """The application builder: ``serve run serving.cluster:app replicas=2 port=8000``."""
     cargs = parse_args(args)
-    ServeSettings.from_env(os.environ)  # a bad key stops here, with its one-line reason
+    import config
+
+    config.load(os.environ)  # a bad setting (e.g. a short key) stops here, with its one-line reason
     if not (os.environ.get("OPENAI_SERVE_KEY") or "").strip():
         raise ValueError("OPENAI_SERVE_KEY is not set: the cluster serves only callers with the key")
     # `serve run` has no port option: start Serve's HTTP proxy where asked before the app is deployed.
