@@ -22,14 +22,9 @@ from library.store import LOCAL_OWNER, NotSaved
 from runs.result import BackendResult
 
 log = logging.getLogger(__name__)
-# Thumbnails are made once, one at a time, after the run has its images: never in its way.
-_THUMBS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="library-thumbs")
+# No thumbnail is made here: the Library makes each one where it is first shown (library.store.thumb),
+# so none takes CPU between a run's start and its last image reaching the client (issue 27).
 _WRITES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="library-writes")
-
-
-def wait_for_thumbnails() -> None:
-    """Block until every queued thumbnail is made (for tools and benchmarks)."""
-    _THUMBS.submit(lambda: None).result()
 
 
 def png_bytes(outcome: ImageOutcome, params: dict) -> bytes | None:
@@ -66,7 +61,6 @@ class Keeper:
     owner: str = LOCAL_OWNER
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     warned: bool = False  # one warning per problem, not one per image
-    pending: list[ImageRow] = field(default_factory=list)  # saved images still without a thumbnail
     #: How a person hears that images were not kept (the page passes gr.Warning); None: the log only.
     notify: Callable[[str], object] | None = None
 
@@ -113,15 +107,7 @@ class Keeper:
             saved = list(_WRITES.map(save_one, rows))
         except NotSaved as err:
             self._warn(str(err))
-        self.pending += [row for row in saved if row.path]
         return saved
-
-    def finish(self) -> None:
-        """Make the run's thumbnails, one at a time in the background, now that its images are all in:
-        made during the run, they would take CPU from the images still arriving."""
-        pending, self.pending = self.pending, []
-        for row in pending:
-            _THUMBS.submit(self.library.thumb, row)
 
     async def note(self, run_id: int | None, meta: dict) -> None:
         """Add ``meta`` (a grid's axes) to a run's row; a failure only warns."""
@@ -156,6 +142,5 @@ def served_run_keeper(
         # A served call hands over its BackendResult, made once with the keys redacted.
         result = run if isinstance(run, BackendResult) else BackendResult.of(by_id[run.backend], request, run, ())
         await keeper.save(run_id, result)
-        keeper.finish()
 
     return keep
