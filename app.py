@@ -30,7 +30,7 @@ from spend.gate import gate_app_kwargs
 from spend.ledger import Ledger
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.api.endpoints import API_QUEUE_ID
-from ui.api.queue import one_file_per_upload, share_queue
+from ui.api.queue import one_file_per_upload, share_queue, slower_queue_poll
 from ui.sessions import LiveSessions
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
@@ -154,6 +154,7 @@ def create_app(settings: AppSettings) -> App:
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=size)
     share_queue(demo, API_QUEUE_ID, max(1, size // API_QUEUE_SHARE))  # the API can never fill the page's queue
     one_file_per_upload()
+    slower_queue_poll(demo)  # 10 ms, not 1 ms, between idle queue checks: the app's own idle CPU
     return App(demo, backends, library, live, settings, allowance)
 
 
