@@ -310,7 +310,10 @@ class ImagesService:
         if not made:
             return _failure(result)
         data = await asyncio.gather(*(self._item(o, p, asked, base_url) for o, p in made))
-        return Reply(body={"created": int(time.time()), "data": list(data), "output_format": asked.output_format})
+        body = {"created": int(time.time()), "data": list(data), "output_format": asked.output_format}
+        # Megabytes of base64 to serialize: in a worker thread, not on the event loop serving the others.
+        content = await asyncio.to_thread(lambda: json.dumps(body, separators=(",", ":")).encode())
+        return Reply(content=content, media_type="application/json")
 
     async def _stream(self, asked: Asked, is_disconnected: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
         async def finish(result: BackendResult) -> bytes | dict:
