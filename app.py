@@ -21,14 +21,16 @@ import config
 from backends import Backend, build_backends, cost, redact
 from backends.http import make_client
 from backends.local import zerogpu
-from config import AppSettings
+from config import AppSettings, PageOptions
 from library import Library, LibraryConfig
 from runs.keeper import served_run_keeper
 from serving import openai_images
+from spend.allowance import Allowance
 from spend.gate import gate_app_kwargs
+from spend.ledger import Ledger
 from ui import LAUNCH_OPTIONS, build_demo
 from ui.api.endpoints import API_QUEUE_ID
-from ui.api.queue import one_file_per_upload, share_queue
+from ui.api.queue import one_file_per_upload, share_queue, slower_queue_poll
 from ui.sessions import LiveSessions
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
@@ -44,6 +46,7 @@ class App:
     library: Library | None  # None: off, or its folder could not be used
     live_sessions: LiveSessions
     settings: AppSettings
+    allowance: Allowance | None = None  # the one every door draws on (the page's, /generate's, the OpenAI route's)
 
 
 def merge_launch_options(*parts: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,9 +81,10 @@ def launch_options(app: App) -> dict[str, Any]:
     if launch.auth:
         look["auth"] = list(launch.auth)
     gate = {"app_kwargs": gate_app_kwargs(app.settings.page.trusted_proxy_hops, launch.uploads_per_min, launch.auth)}
-    # Images served over the OpenAI API land in the library too.
-    keep = served_run_keeper(app.library, app.backends["local"]) if "local" in app.backends else None
-    served = openai_images.launch_options(app.backends, app.settings.serving, on_served_run=keep)
+    # Every backend over the OpenAI API, drawing on the page's allowance; its images land in the library too.
+    keep = served_run_keeper(app.library, app.backends)
+    secrets = app.settings.backends.secrets()
+    served = openai_images.launch_options(app.backends, app.settings.serving, keep, app.allowance, secrets)
     return merge_launch_options(look, gate, served)
 
 
@@ -113,6 +117,13 @@ def open_library(where: LibraryConfig) -> Library | None:
     return library
 
 
+def make_allowance(options: PageOptions) -> Allowance:
+    """The one allowance every door draws on, with today's ledger on disk when a budget or daily cap is set."""
+    if not options.needs_ledger:
+        return Allowance(options)
+    return Allowance(options, Ledger(options.ledger_path, options.daily_budget_usd, options.visitor_daily_images))
+
+
 def create_app(settings: AppSettings) -> App:
     """The app for ``settings`` (main reads them with config.load): its backends, library and page,
     queue on and bounded."""
@@ -129,6 +140,7 @@ def create_app(settings: AppSettings) -> App:
     redact.register(*settings.backends.secrets())  # the server's keys: out of every message and log line
     library = open_library(settings.library)
     live = LiveSessions.from_limits(settings.sessions)
+    allowance = make_allowance(settings.page)
     demo = build_demo(
         backends,
         secrets=settings.backends.secrets(),
@@ -136,12 +148,14 @@ def create_app(settings: AppSettings) -> App:
         grid_max_cells=settings.backends.grid_max_cells,
         library=library,
         sessions=live,
+        allowance=allowance,
     )
     size = settings.launch.queue_max_size
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=size)
     share_queue(demo, API_QUEUE_ID, max(1, size // API_QUEUE_SHARE))  # the API can never fill the page's queue
     one_file_per_upload()
-    return App(demo, backends, library, live, settings)
+    slower_queue_poll(demo)  # 10 ms, not 1 ms, between idle queue checks: the app's own idle CPU
+    return App(demo, backends, library, live, settings, allowance)
 
 
 def read_settings(argv: list[str] | None = None) -> AppSettings:
@@ -204,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  MCP tools: {demo.local_url.rstrip('/')}/gradio_api/mcp/", flush=True)
     if settings.serving.key:
         base = demo.local_url.rstrip("/")
-        print(f"  OpenAI images API (Local backend): {base}/v1, key in OPENAI_SERVE_KEY", flush=True)
+        print(f"  OpenAI images API (every backend, model=<id>): {base}/v1, key in OPENAI_SERVE_KEY", flush=True)
     demo.block_thread()
 
 

@@ -2,9 +2,10 @@
 
 A PNG reply is validated without decoding a pixel: signature, IHDR size against the pixel
 cap, every chunk's CRC, and an inflate of its image data (checked and thrown away, in the
-caller's worker thread: zlib releases the GIL). Only its critical chunks are kept, as views
-into the reply, so nothing an upstream wrote in text, EXIF or colour-profile chunks (an iCCP
-profile name, say) is ever served. Other formats are decoded and encoded as PNG once.
+caller's worker thread: the inflater releases the GIL). The inflate is ISA-L's (python-isal's
+zlib-compatible ``isal_zlib``, about 4× zlib's speed) where it is installed, else zlib's. Only its
+critical chunks are kept, as views into the reply, so nothing an upstream wrote in text, EXIF or
+colour-profile chunks (an iCCP profile name, say) is ever served. Other formats are decoded and encoded as PNG once.
 Pixels are decoded later, only where they are drawn on (contact and grid sheets).
 """
 
@@ -22,6 +23,11 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from backends.errors import NotAnImage
+
+try:  # the same stream, bounds and checksums as zlib; about 4× faster on image data (issue 27)
+    from isal import isal_zlib as inflate_lib
+except ImportError:  # not installed: zlib, same results
+    inflate_lib = zlib
 
 _MAGIC = {
     b"\x89PNG\r\n\x1a\n": "png",
@@ -145,9 +151,9 @@ def _check_inflates(idats: list[memoryview], expected: int, source: str) -> None
     """Inflate the image data in steps (a bomb stops at ``expected``), checking its size and checksum.
 
     Chunk CRCs pass on a stream that was damaged before it was chunked; this catches that
-    without building an image (~10 ms per 1024² image, with the GIL released).
+    without building an image (~10 ms per 1024² image with zlib, ~3 ms with ISA-L, with the GIL released).
     """
-    inflater = zlib.decompressobj()
+    inflater = inflate_lib.decompressobj()
     total = 0
     try:
         for chunk in idats:
@@ -158,7 +164,7 @@ def _check_inflates(idats: list[memoryview], expected: int, source: str) -> None
                     raise _damaged(source, "its image data is longer than its size")
                 pending = inflater.unconsumed_tail
         total += len(inflater.flush())
-    except zlib.error as err:
+    except (zlib.error, inflate_lib.error) as err:
         raise _damaged(source, f"its image data does not inflate ({err})") from err
     if not inflater.eof or total != expected:
         raise _damaged(source, "its image data is truncated")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +22,9 @@ from library.store import LOCAL_OWNER, NotSaved
 from runs.result import BackendResult
 
 log = logging.getLogger(__name__)
-# Thumbnails are made once, one at a time, after the run has its images: never in its way.
-_THUMBS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="library-thumbs")
+# No thumbnail is made here: the Library makes each one where it is first shown (library.store.thumb),
+# so none takes CPU between a run's start and its last image reaching the client (issue 27).
 _WRITES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="library-writes")
-
-
-def wait_for_thumbnails() -> None:
-    """Block until every queued thumbnail is made (for tools and benchmarks)."""
-    _THUMBS.submit(lambda: None).result()
 
 
 def png_bytes(outcome: ImageOutcome, params: dict) -> bytes | None:
@@ -66,7 +61,6 @@ class Keeper:
     owner: str = LOCAL_OWNER
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     warned: bool = False  # one warning per problem, not one per image
-    pending: list[ImageRow] = field(default_factory=list)  # saved images still without a thumbnail
     #: How a person hears that images were not kept (the page passes gr.Warning); None: the log only.
     notify: Callable[[str], object] | None = None
 
@@ -113,15 +107,7 @@ class Keeper:
             saved = list(_WRITES.map(save_one, rows))
         except NotSaved as err:
             self._warn(str(err))
-        self.pending += [row for row in saved if row.path]
         return saved
-
-    def finish(self) -> None:
-        """Make the run's thumbnails, one at a time in the background, now that its images are all in:
-        made during the run, they would take CPU from the images still arriving."""
-        pending, self.pending = self.pending, []
-        for row in pending:
-            _THUMBS.submit(self.library.thumb, row)
 
     async def note(self, run_id: int | None, meta: dict) -> None:
         """Add ``meta`` (a grid's axes) to a run's row; a failure only warns."""
@@ -140,16 +126,21 @@ class Keeper:
                 self.notify(f"These images were not saved to the library ({reason}); they are shown here only.")
 
 
-def served_run_keeper(library: Library | None, backend: Backend) -> Callable[..., Awaitable[None]] | None:
+def served_run_keeper(
+    library: Library | None, backends: Backend | Mapping[str, Backend]
+) -> Callable[..., Awaitable[None]] | None:
     """What keeps the runs served over the OpenAI images API (``OPENAI_SERVE_KEY``): they land in the
-    workstation's own library, like page runs (serving is refused on a Space unless allowed)."""
+    workstation's own library, like page runs (serving is refused on a Space unless allowed).
+    ``backends``: id → Backend, or the one Local backend (a cluster replica)."""
     if library is None:
         return None
+    by_id = dict(backends) if isinstance(backends, Mapping) else {"local": backends}
     keeper = Keeper(library)
 
     async def keep(request: GenerationRequest, run: BackendRun) -> None:
         run_id = await keeper.start("run", request)
-        await keeper.save(run_id, BackendResult.of(backend, request, run, ()))
-        keeper.finish()
+        # A served call hands over its BackendResult, made once with the keys redacted.
+        result = run if isinstance(run, BackendResult) else BackendResult.of(by_id[run.backend], request, run, ())
+        await keeper.save(run_id, result)
 
     return keep

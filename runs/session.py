@@ -129,8 +129,6 @@ class Session:
                 yield state, event
         finally:
             self.active.discard(cancel)
-            if self.keeper:
-                self.keeper.finish()
 
 
 def column_text(backend: Backend, state: RunState, secrets: Sequence[str | None]) -> str:

@@ -16,7 +16,7 @@ from library import Library
 from library.store import NotSaved
 from runs import keeper as library_hook
 from runs.history import History
-from runs.keeper import Keeper, wait_for_thumbnails
+from runs.keeper import Keeper
 from runs.session import Session
 
 
@@ -57,8 +57,24 @@ def test_a_run_keeps_every_image_asked_for_with_its_run(tmp_path):
     assert set(run_row.meta) == {"fireworks", "aiml"} and len(images) == 4
     made = next(r for r in rows if r.backend == "fireworks" and r.seed == 501)
     assert read_params(lib.path_of(made))["seed"] == 501  # the download's chunks
-    wait_for_thumbnails()
-    assert lib.path_of(made).with_suffix(".webp").exists()
+    assert not list(lib.root.rglob("*.webp"))  # no thumbnail competes with a run: made when first viewed
+
+
+def test_thumbnails_are_made_when_the_library_is_first_viewed_and_once(tmp_path, monkeypatch):
+    from ui.library_tab import handlers as library_tab
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-cache"))
+    lib = Library(tmp_path / "lib")
+    sess = Session(history=History(root=tmp_path / "history"))
+    sess.keeper = Keeper(lib)
+    asyncio.run(run(sess, [StubBackend("fireworks", 0.01, a_png())]))
+    assert not list(lib.root.rglob("*.webp"))  # the run is over and its client has its images: still none
+    items, ids, _ = library_tab.browse(lib, "local", "", None, "Any status", "Any time", 0)
+    thumbs = sorted(lib.root.rglob("*.webp"))
+    assert len(thumbs) == len(ids) == 2 and all(path.endswith(".webp") for path, _ in items)
+    first = {p: p.stat().st_mtime_ns for p in thumbs}
+    library_tab.browse(lib, "local", "", None, "Any status", "Any time", 0)  # seen again: the cached files
+    assert {p: p.stat().st_mtime_ns for p in sorted(lib.root.rglob("*.webp"))} == first
 
 
 def test_a_failed_save_still_shows_the_images_with_one_warning(tmp_path, monkeypatch):

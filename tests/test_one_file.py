@@ -7,13 +7,14 @@ import asyncio
 import io
 from pathlib import Path
 
+import gradio
 from gradio_client import Client
 from PIL import Image
 
 from bench.stub_backends import StubBackend
 from library import Library, LibraryConfig
 from runs.history import History
-from runs.keeper import Keeper, wait_for_thumbnails
+from runs.keeper import Keeper
 from runs.session import Session
 from tests.test_bytes import fake_page
 from tests.test_library_app import serve
@@ -38,7 +39,7 @@ def image_files(*roots: Path) -> dict[int, list[Path]]:
 
 
 def test_a_page_run_of_4_images_leaves_4_files_and_eviction_and_delete_touch_only_their_names(tmp_path, monkeypatch):
-    monkeypatch.setattr(events.gr, "Warning", lambda *a, **k: None)
+    monkeypatch.setattr(gradio, "Warning", lambda *a, **k: None)  # the handlers warn through gr.Warning
     backends = {b: StubBackend(b, 0.01, a_png()) for b in ("fireworks", "aiml")}
     ctx = events.Context(page=fake_page(list(backends)), backends=backends)
     lib = Library(tmp_path / "lib")
@@ -50,12 +51,11 @@ def test_a_page_run_of_4_images_leaves_4_files_and_eviction_and_delete_touch_onl
         return [update async for update in events.on_generate(ctx, sess, *form)]
 
     asyncio.run(page_run())
-    wait_for_thumbnails()
     rows = lib.search("local", limit=10)
     assert len(rows) == 4 and all(r.status == "ok" for r in rows)
     files = image_files(tmp_path / "lib", tmp_path / "history")
     assert len(files) == 4  # one file per image: the history's entries are links to the library's files
-    assert len(list((tmp_path / "lib").rglob("*.webp"))) == 4  # plus a thumbnail each
+    assert not list((tmp_path / "lib").rglob("*.webp"))  # thumbnails: made when the Library first shows them
     library_inodes = {lib.path_of(r).stat().st_ino for r in rows}
     assert {e.path.stat().st_ino for e in sess.history.entries} <= library_inodes
     # The history's bound evicts an entry's link only: the library's file stays.
@@ -91,13 +91,12 @@ def test_generate_of_4_images_leaves_4_files_and_gradio_copies_none(fireworks, a
             aspect_ratio="Custom", width=256, height=256, api_name="/generate",
         )  # fmt: skip
         assert [r["status"] for r in records] == ["ok"] * 4 and len(gallery) == 4
-        wait_for_thumbnails()
         files = image_files(config.dir, cache)
         assert len(files) == 4, {ino: [str(p) for p in paths] for ino, paths in files.items()}
         # What /generate returns is its link in Gradio's cache, served as it is (no copy made on the way out).
         served = {Path(item["image"]["path"]).stat().st_ino for item in gallery}
         library = Library(config.dir)
         assert served == {library.path_of(r).stat().st_ino for r in library.search("local", limit=10)}
-        assert len(list(config.dir.rglob("*.webp"))) == 4
+        assert not list(config.dir.rglob("*.webp"))  # none until the Library shows them
     finally:
         demo.close()

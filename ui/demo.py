@@ -33,6 +33,7 @@ def build_demo(
     grid_max_cells: int = MAX_CELLS,
     library: Library | None = None,
     sessions: LiveSessions | None = None,
+    allowance: Allowance | None = None,
 ) -> gr.Blocks:
     """The whole page, wired to ``backends`` (id → Backend, in display order).
 
@@ -45,10 +46,11 @@ def build_demo(
     options = options or PageOptions()
     live = LiveSessions() if sessions is None else sessions  # (an empty one is falsy: it has a len)
     serve_history()  # history files are served where they are written: Gradio never hashes or copies them
-    ledger = None
-    if options.needs_ledger:  # today's spend survives a restart
-        ledger = Ledger(options.ledger_path, options.daily_budget_usd, options.visitor_daily_images)
-    allowance = Allowance(options, ledger)  # one for every door: the page, the grid, /generate, /grid, MCP
+    if allowance is None:  # app.py passes its own, which the OpenAI images route draws on too
+        ledger = None
+        if options.needs_ledger:  # today's spend survives a restart
+            ledger = Ledger(options.ledger_path, options.daily_budget_usd, options.visitor_daily_images)
+        allowance = Allowance(options, ledger)  # one for every door: the page, the grid, /generate, /grid, MCP
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         session = session_state(live)

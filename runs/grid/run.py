@@ -135,7 +135,6 @@ async def make_grid(
     sheet = await asyncio.to_thread(draw_sheet, plan, [grid_cell(backends, c, r, secrets) for c, r in cells])
     params = sheet_params(plan, out)
     if keeper is not None:
-        keeper.finish()
         await keeper.note(run_id, {"grid": {k: params[k] for k in ("x_axis", "x_values", "y_axis", "y_values")}})
     out_dir.mkdir(parents=True, exist_ok=True)
     path = await asyncio.to_thread(save_grid, sheet, out_dir / grid_file_name(plan), params)
