@@ -65,7 +65,7 @@ JS = """
     time.textContent = `Running · ${((performance.now() - started) / 1000).toFixed(1)} s`;
     // A grid's run: its own line (the columns above belong to the last Generate, not to this grid).
     const grid = document.querySelector('#grid-summary')?.textContent?.trim() || '';
-    if (/^Running \d+ cell/.test(grid)) {
+    if (/^Running \\d+ cell/.test(grid)) {
       const item = document.createElement('span');
       item.className = 'rb-backend running';
       item.textContent = `X/Y grid: ${grid.replace(/^Running /, '').replace(/…$/, '')}`;
