@@ -25,6 +25,8 @@ PRIVATE = {"api_visibility": "private", "queue": False}
 GENERATE_JS = """(...args) => {
   const note = window.__fluxClamped || [];
   window.__fluxClamped = [];
+  // A seed typed as text (e.g. "abc", "1e") reads as empty, which would mean "random": refuse it instead.
+  if (document.querySelector('#seed input')?.validity?.badInput) note.push({label: 'Seed', typed: 'not a number'});
   args[args.length - 1] = note.length ? JSON.stringify(note) : "";
   if (window.innerWidth < 640 && String(args[1] || "").trim() && !note.length) {
     // The results show once the run starts: scroll when they are there (there is nothing below yet).
