@@ -91,6 +91,8 @@ def launch_options(app: App) -> dict[str, Any]:
 def port_is_free(host: str, port: int) -> bool:
     """Whether ``port`` can be bound on ``host`` now (checked before launch, which retries for seconds)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As Uvicorn binds: without SO_REUSEADDR the TIME-WAIT sockets of a just-stopped app read as "busy".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = read_settings(argv)
     launch = settings.launch
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per upstream call
     redact.install_log_redaction()  # e.g. an image URL that carries a key, in httpx's request lines
     if not port_is_free(launch.host, launch.port):  # before loading anything, and without Gradio's retries
         raise SystemExit(busy_port_message(launch.host, launch.port))

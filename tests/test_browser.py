@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import generate, open_app, set_number, tick, wait_done
+from tests.helpers import generate, open_app, posts, set_number, tick, wait_done
 
 pytestmark = pytest.mark.browser
 
@@ -180,3 +180,15 @@ def test_every_session_shows_the_precision_the_shared_model_runs_with(page, app)
         expect(page.locator("#backends").get_by_label("Local FP8", exact=True)).to_have_count(0)
     finally:
         local.reconfigure(precision="fp8")
+
+
+def test_a_seed_typed_as_text_gets_a_warning_and_nothing_is_sent(page, app, fireworks):
+    open_app(page, app.url)
+    tick(page, "Fireworks")
+    page.fill("#prompt textarea", "a red fox")
+    seed = page.locator("#seed input")
+    seed.fill("")
+    seed.press_sequentially("1e")  # not a number: it must not quietly become a random seed
+    page.click("#generate-btn")
+    expect(page.get_by_text("Seed is not a whole number")).to_be_visible()
+    assert posts(fireworks) == []

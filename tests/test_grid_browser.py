@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import open_app, set_number, tick
+from tests.helpers import open_app, posts, set_number, tick
 
 pytestmark = pytest.mark.browser
 
@@ -60,3 +61,37 @@ def test_a_bad_grid_gets_a_warning_and_nothing_is_sent(page, app, fireworks):
     page.click("#grid-btn")
     expect(page.get_by_text("20 cells is too many: the limit is 16")).to_be_visible()
     assert fireworks.requests == []
+
+
+def wait_until(check, timeout_s: float = 30.0) -> None:
+    """Wait on server-side state (a fake's request log), polling it; fails if it never holds."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "the state never came"
+        time.sleep(0.05)
+
+
+def test_a_running_grid_shows_the_run_bar_and_esc_cancels_its_cells(page, app, fireworks):
+    fireworks.delay_s = 20.0  # held: every cell is in flight when Esc is pressed
+    open_app(page, app.url)
+    page.fill("#prompt textarea", "a lighthouse on a cliff")
+    tick(page, "Fireworks")
+    set_number(page, "width", 256)
+    page.get_by_text("X/Y grid").click()
+    page.fill("#grid-x-values textarea, #grid-x-values input", "1-3")
+    choose(page, "grid-y-axis", "(none)")
+    page.click("#grid-btn")
+    bar = page.locator("#run-bar")
+    expect(bar).to_be_visible(timeout=30_000)
+    expect(bar).to_contain_text("X/Y grid: 3 cell(s)")
+    expect(page.locator("#cancel-btn")).to_be_enabled()
+    expect(page.locator("#generate-btn")).to_be_disabled()
+    wait_until(lambda: len(posts(fireworks)) == 3)
+    page.keyboard.press("Escape")
+    summary = page.locator("#grid-summary")
+    expect(summary).to_contain_text("0/3 cell(s)", timeout=30_000)
+    expect(summary.locator("tbody td").filter(has_text="cancelled")).to_have_count(3)
+    expect(bar).to_be_hidden()
+    expect(page.locator("#cancel-btn")).to_be_disabled()
+    expect(page.locator("#generate-btn")).to_be_enabled()
+    assert len(posts(fireworks)) == 3  # nothing more was sent: no retry, no further cell

@@ -88,6 +88,24 @@ def test_cancel_stops_after_the_current_step(local):
     assert gen(local).outcomes[0].status == "ok"  # and the next run works
 
 
+def test_cancel_skips_the_decode_after_the_last_step_it_ran(local, monkeypatch):
+    gen(local)  # loaded
+    decodes = []
+    vae = local.loaded.pipe.vae
+    real_decode = vae.decode
+    monkeypatch.setattr(vae, "decode", lambda *a, **kw: decodes.append(1) or real_decode(*a, **kw))
+    cancel = threading.Event()
+
+    def on_progress(message, fraction):
+        if message == "step 1/4":
+            cancel.set()
+
+    with pytest.raises(e.Cancelled):
+        gen(local, num_inference_steps=4, ctx=RunContext(on_progress=on_progress, is_cancelled=cancel.is_set))
+    assert decodes == []  # on a CPU the decode of a large image takes seconds: none for a cancelled run
+    assert gen(local).outcomes[0].status == "ok" and decodes == [1]
+
+
 def test_out_of_memory_is_reported_and_the_next_call_works(local, monkeypatch):
     gen(local)
     pipe_cls = type(local.loaded.pipe)

@@ -95,5 +95,6 @@ def test_app_serves_mcp_unless_told_not_to(monkeypatch, argv, served):
 
     seen: dict = {}
     monkeypatch.setattr(app, "create_app", lambda settings: app.App(_Demo(seen), {}, None, None, settings))
-    app.main(argv)
+    port = free_port()  # main() checks its port is free first: never the default 7860, which a person may use
+    app.main([*argv, "--port", str(port)])
     assert seen["mcp_server"] is served

@@ -265,7 +265,7 @@ def test_the_scoreboard_names_its_units_and_fits_a_phone(phone, app):
     generate(phone, "score me")
     wait_done(phone)
     board = phone.locator("#scoreboard")
-    expect(board).to_contain_text("OK, Failed and Filtered count images")
+    expect(board).to_contain_text("OK, Failed, Filtered and Cancelled count images")
     expect(board).to_contain_text("seconds per image")
     for elem in ("#scoreboard", "#score-plot"):
         box = phone.locator(elem).bounding_box()

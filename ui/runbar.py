@@ -3,7 +3,8 @@
 The columns already carry each backend's state (ui/page/progress.py, refreshed by the page's timer), and
 the Cancel button's enabled state says whether a run goes. The bar mirrors those in the browser, so
 it needs no output of its own from the handlers: it appears when Cancel becomes enabled and goes
-when the run ends. Its Cancel presses the page's Cancel (one code path, the same as Esc).
+when the run ends. Its Cancel presses the page's Cancel (one code path, the same as Esc). A grid turns Cancel
+on too; while it runs, the bar names the grid's cells instead of the columns.
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ JS = """
     started = started ?? performance.now();
     bar.hidden = false;
     time.textContent = `Running · ${((performance.now() - started) / 1000).toFixed(1)} s`;
+    // A grid's run: its own line (the columns above belong to the last Generate, not to this grid).
+    const grid = document.querySelector('#grid-summary')?.textContent?.trim() || '';
+    if (/^Running \\d+ cell/.test(grid)) {
+      const item = document.createElement('span');
+      item.className = 'rb-backend running';
+      item.textContent = `X/Y grid: ${grid.replace(/^Running /, '').replace(/…$/, '')}`;
+      list.replaceChildren(item);
+      return;
+    }
     list.replaceChildren(...backends().map((b) => {
       const item = document.createElement('span');
       item.className = `rb-backend ${b.word}`;

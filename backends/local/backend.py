@@ -165,6 +165,8 @@ class LocalBackend(Backend):
             loaded = self.ensure_loaded(lambda m: ctx.on_progress(m, None), request)
             if fresh:
                 timings["load_s"] = time.perf_counter() - started
+            if ctx.is_cancelled():  # pressed while the model loaded: no image starts
+                raise Cancelled("cancelled before it started")
             ctx.on_progress(f"step 0/{request.num_inference_steps}", 0.0)
             message = None
             started = time.perf_counter()
@@ -267,7 +269,8 @@ def _denoise(
             except Exception:  # a watcher's failure never fails the run
                 log.exception("a step listener failed")
         if ctx.is_cancelled():
-            pipe._interrupt = True  # diffusers stops the loop after this step
+            pipe._interrupt = True  # diffusers stops the loop after this step...
+            raise Cancelled("cancelled after the current step")  # ...but would still decode: skip that too
         return {}
 
     # CPU generators: the same seed gives the same noise whatever the device.

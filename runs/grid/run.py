@@ -120,15 +120,13 @@ async def make_grid(
     contexts = {b: run_context(b, keys or {}, sent) for b in backends}
     done: dict[tuple[int, int], tuple[Cell, BackendResult]] = {}
     run_id = await keeper.start("grid", plan.request) if keeper else None
-    async for cell, run in run_cells(plan.cells, backends, contexts, cancel=cancel):
-        result = BackendResult.of(backends[cell.backend], cell.request, run, secrets)
-        done[cell.row, cell.column] = (cell, result)
-        place = cell_place(plan, cell)
-        files = await keeper.save(run_id, result, cell=place) if keeper is not None else []
-        if history is not None and run.outcomes[0].image is not None:
-            source = files[0] if files else None
-            image, text, params = run.outcomes[0].image, result.captions[0], result.params[0]
-            await asyncio.to_thread(history.add, image, text, params, source)
+    cancel = cancel or threading.Event()
+    try:
+        await collect_cells(plan, backends, contexts, cancel, done, secrets, history, keeper, run_id)
+    except asyncio.CancelledError:
+        # The caller went away (e.g. a /grid call cancelled): its cells stop too, Local's queued ones included.
+        cancel.set()
+        raise
     cells = [done[k] for k in sorted(done)]
     out = [cell_record(plan, c, r) for c, r in cells]
     # Drawing decodes every cell's pixels (the first place they are needed): in a worker thread.
@@ -139,6 +137,28 @@ async def make_grid(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = await asyncio.to_thread(save_grid, sheet, out_dir / grid_file_name(plan), params)
     return GridResult(plan, path, out, [r for _, r in cells])
+
+
+async def collect_cells(
+    plan: GridPlan,
+    backends: Mapping[str, Backend],
+    contexts: Mapping[str, RunContext],
+    cancel: threading.Event,
+    done: dict[tuple[int, int], tuple[Cell, BackendResult]],
+    secrets: Sequence[str | None],
+    history: History | None,
+    keeper: Keeper | None,
+    run_id: object,
+) -> None:
+    """Run the cells into ``done`` as they finish; each is kept (with a keeper) and its image goes to ``history``."""
+    async for cell, run in run_cells(plan.cells, backends, contexts, cancel=cancel):
+        result = BackendResult.of(backends[cell.backend], cell.request, run, secrets)
+        done[cell.row, cell.column] = (cell, result)
+        files = await keeper.save(run_id, result, cell=cell_place(plan, cell)) if keeper is not None else []
+        if history is not None and run.outcomes[0].image is not None:
+            source = files[0] if files else None
+            image, text, params = run.outcomes[0].image, result.captions[0], result.params[0]
+            await asyncio.to_thread(history.add, image, text, params, source)
 
 
 def cell_record(plan: GridPlan, cell: Cell, result: BackendResult) -> dict:

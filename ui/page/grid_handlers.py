@@ -20,7 +20,8 @@ from runs.grid.run import GridPlan, GridResult, make_grid, plan_grid, seed_words
 from runs.session import Session
 from spend.allowance import Refused, Ticket
 from ui.page.grid_panel import summary_markdown
-from ui.page.handlers import Context, bind, take_allowance
+from ui.page.handlers import Context, bind, on_run_end, take_allowance
+from ui.page.handlers.wire import PRIVATE
 
 
 def check_grid(
@@ -98,9 +99,17 @@ async def on_grid(
         return
     plan, ticket = checked
     sec = ctx.session_secrets(fk, ak, sess)
-    cancel = sess.start_run()
+    cancel = sess.start_run()  # before the first yield, so an early Cancel (or Esc) is not lost
     started = time.perf_counter()
-    yield {ctx.page.grid.summary: f"Running {len(plan.cells)} cell(s) at {seed_words(plan)}…"}
+    c, g = ctx.page, ctx.page.grid
+    # A grid is a run like any other: Cancel on (with it the run bar and Esc), Generate off, and no old grid shown.
+    yield {
+        g.summary: f"Running {len(plan.cells)} cell(s) at {seed_words(plan)}…",
+        g.image: gr.Image(value=None, visible=False),
+        g.record: gr.File(value=None, visible=False),
+        c.generate_btn: gr.Button("Running…", interactive=False),
+        c.cancel_btn: gr.Button(interactive=True),
+    }
     result = None
     try:
         result = await make_grid(
@@ -127,9 +136,9 @@ def wire_grid(ctx: Context, session: gr.State, max_cells: int = MAX_CELLS) -> No
     g.button.click(
         bind(on_grid, grid_ctx),
         [session, g.x_axis, g.x_values, g.y_axis, g.y_values, *c.form.inputs, c.same_size, c.fw_key, c.aiml_key],
-        [g.summary, g.image, g.record, c.results, c.history, c.score_table, c.score_plot],
+        [g.summary, g.image, g.record, c.results, c.history, c.score_table, c.score_plot, c.generate_btn, c.cancel_btn],
         api_visibility="private",
         concurrency_limit=16,
         concurrency_id="generate",
         show_progress="minimal",
-    )
+    ).then(bind(on_run_end, ctx), [session], [c.generate_btn, c.cancel_btn, c.timer], **PRIVATE)

@@ -55,6 +55,8 @@ class Page:
     reuse_seed_btn: gr.Button
     reuse_all_btn: gr.Button
     download_btn: gr.DownloadButton
+    lightbox_act: gr.Button  # hidden: the lightbox presses it to select, or reuse, the image it shows
+    lightbox_pick: gr.Textbox  # hidden: {"src", "action"} from the lightbox, set by LIGHTBOX_JS
     timer: gr.Timer
     grid: GridPanel
     endpoint_keys: dict[str, gr.Textbox] = field(default_factory=dict)  # OPENAI_IMAGE_BACKENDS key fields, by id

@@ -103,7 +103,12 @@ def build_history() -> dict[str, Any]:
             reuse_seed_btn = gr.Button("Reuse seed", elem_id="reuse-seed", size="sm")
             reuse_all_btn = gr.Button("Reuse settings", elem_id="reuse-settings", size="sm")
             download_btn = gr.DownloadButton("Download PNG", elem_id="download-png", size="sm")
+    # What the lightbox (ui/lightbox.py) tells the server: the image it shows and what to do with it.
+    lightbox_act = gr.Button("lightbox", elem_id="lightbox-act", elem_classes=["lb-wire"])
+    lightbox_pick = gr.Textbox(visible=False)
     return {
+        "lightbox_act": lightbox_act,
+        "lightbox_pick": lightbox_pick,
         "history": history,
         "details": details,
         "reuse_seed_btn": reuse_seed_btn,

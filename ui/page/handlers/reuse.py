@@ -13,6 +13,7 @@ from runs import form as form_values
 from runs.session import Session
 from ui.page.controls import FORM_FIELDS, FORM_SIZE
 from ui.page.handlers.context import Context
+from ui.page.handlers.selection import lightbox_entry, show_entry
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +90,19 @@ def on_restore(ctx: Context, path: str | None, ticked_now: list[str]):
     made_by = ctx.backends[params["backend"]].label if params.get("backend") in ctx.backends else "unknown backend"
     gr.Info(f"Restored settings: {made_by} · seed {params.get('seed')}")
     return apply_params(ctx, params, ticked_now)
+
+
+def on_lightbox(ctx: Context, sess: Session | None, pick: str, *form: object) -> dict:
+    """The lightbox's image in the viewer (Reuse and Download act on it), and its Reuse seed / Reuse settings."""
+    c = ctx.page
+    entry, action = lightbox_entry(sess, pick) if sess is not None else (None, "show")
+    if entry is None:  # e.g. the grid's sheet, which is no one image
+        if action != "show":
+            gr.Warning("That image has no settings to reuse.")
+        return {c.details: gr.skip()}
+    update = show_entry(ctx, sess, entry)
+    if action == "seed":
+        update[c.form.seed] = on_reuse_seed(ctx, sess)
+    elif action == "settings":
+        update.update(zip(c.form.inputs, on_reuse_settings(ctx, sess, *form), strict=True))
+    return update

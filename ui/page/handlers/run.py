@@ -37,6 +37,9 @@ def clamp_warning(note: str | None) -> str | None:
         if not isinstance(item, dict):
             continue
         label, value = str(item.get("label", "a value"))[:40], str(item.get("value", "?"))[:24]
+        if item.get("typed"):  # text where a number goes
+            parts.append(f"{label} is not a whole number; type one (0 = random)")
+            continue
         low, high, now = (str(item.get(k, "?"))[:24] for k in ("min", "max", "now"))
         parts.append(f"{label} {value} is outside {low}–{high}; the box now shows {now}")
     if not parts:

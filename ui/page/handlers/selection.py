@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse
+
 import gradio as gr
 
 from runs.history import HistoryEntry
@@ -91,3 +95,16 @@ def on_ab(sess: Session | None, a: str | None, b: str | None):
     if sess is None:
         return gr.skip()
     return ab_images(sess, a, b)
+
+
+def lightbox_entry(sess: Session, pick: str | None) -> tuple[HistoryEntry | None, str]:
+    """The image the lightbox shows (by its file's name, from the URL it was shown at) and what to do with it."""
+    try:
+        asked = json.loads((pick or "")[:4000])
+        src, action = str(asked.get("src", "")), str(asked.get("action", "show"))
+    except (ValueError, AttributeError):  # client input: anything else picks nothing
+        return None, "show"
+    name = PurePosixPath(unquote(urlparse(src).path)).name
+    run = sess.current.all_entries() if sess.current is not None else []
+    entry = next((e for e in (*run, *sess.history.entries) if e.path.name == name), None) if name else None
+    return entry, action

@@ -11,7 +11,7 @@ from config import PageOptions
 from spend.allowance import Allowance
 from ui.page.copy_code import wire_code
 from ui.page.handlers.context import Context, bind
-from ui.page.handlers.reuse import on_restore, on_reuse_seed, on_reuse_settings
+from ui.page.handlers.reuse import on_lightbox, on_restore, on_reuse_seed, on_reuse_settings
 from ui.page.handlers.run import on_cancel, on_generate, on_run_end, on_tick
 from ui.page.handlers.selection import on_ab, on_pick
 from ui.page.handlers.sizes import on_ratio, on_same_size, on_size_change
@@ -25,6 +25,8 @@ PRIVATE = {"api_visibility": "private", "queue": False}
 GENERATE_JS = """(...args) => {
   const note = window.__fluxClamped || [];
   window.__fluxClamped = [];
+  // A seed typed as text (e.g. "abc", "1e") reads as empty, which would mean "random": refuse it instead.
+  if (document.querySelector('#seed input')?.validity?.badInput) note.push({label: 'Seed', typed: 'not a number'});
   args[args.length - 1] = note.length ? JSON.stringify(note) : "";
   if (window.innerWidth < 640 && String(args[1] || "").trim() && !note.length) {
     // The results show once the run starts: scroll when they are there (there is nothing below yet).
@@ -39,6 +41,9 @@ GENERATE_JS = """(...args) => {
   }
   return args;
 }"""
+
+# The lightbox's ask (ui/lightbox.py leaves it in window.__fluxLightboxPick) as the hidden pick's value.
+LIGHTBOX_JS = """(sess, pick, ...form) => [sess, window.__fluxLightboxPick || "", ...form]"""
 
 
 def run_outputs(page: Page) -> list:
@@ -141,6 +146,13 @@ def wire_selection(ctx: Context, session: gr.State) -> None:
     c.reuse_seed_btn.click(bind(on_reuse_seed, ctx), [session], [c.form.seed], api_visibility="private")
     c.reuse_all_btn.click(bind(on_reuse_settings, ctx), [session, *form], form, api_visibility="private")
     c.restore.upload(bind(on_restore, ctx), [c.restore, c.form.ticked], form, api_visibility="private")
+    c.lightbox_act.click(
+        bind(on_lightbox, ctx),
+        [session, c.lightbox_pick, *form],
+        [*pick_outputs, *form],
+        js=LIGHTBOX_JS,
+        api_visibility="private",
+    )
 
 
 def wire_local_settings(ctx: Context) -> None:
