@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from backends import Backend, GenerationRequest
+from backends import Backend, GenerationRequest, RunContext
 from backends.cost import BILLED
 from images.grid_sheet import GridCell, grid_sheet, save_grid
 from runs.grid.plan import Axis, Cell, parse_axis, plan_cells, run_cells
