@@ -120,7 +120,7 @@ DOORS: tuple[Door, ...] = (
     _door("/gradio_api/mcp", "GET POST DELETE", 256 * KB, SPEND, charges="visitor (allowance)", note="MCP tools"),
     _door("/gradio_api/mcp/schema", "GET HEAD", NO_BODY, READ),
     _door("/gradio_api/mcp/sse", "GET HEAD", NO_BODY, READ),
-    _door("/gradio_api/mcp/messages", "POST", 256 * KB, SPEND, charges="visitor (allowance)"),
+    _door("/gradio_api/mcp/messages", "GET POST", 256 * KB, SPEND, charges="visitor (allowance)"),
     # The OpenAI images route (OPENAI_SERVE_KEY): the Local GPU, for holders of the key.
     _door("/v1/images/generations", "POST", 1 * MB, SPEND, charges="OPENAI_SERVE_KEY holder (Local GPU)"),
     _door("/v1/models", "GET HEAD", NO_BODY, READ),
