@@ -11,6 +11,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -199,22 +200,15 @@ def test_component_server_with_a_big_body_is_refused(gated):
 
 
 def test_a_body_that_trickles_in_is_refused_408_at_the_deadline(gated):
-    arrived = threading.Event()
-
-    def trickle() -> Iterator[bytes]:
-        yield b'{"data": ['
-        arrived.wait(30)  # held open until the answer is in (or 30 s): never a time-based assertion
-
-    def answer() -> httpx.Response:
-        try:
-            return httpx.post(gated.url + "gradio_api/call/v2/generate", content=trickle(), timeout=60)
-        finally:
-            arrived.set()
-
-    started = time.monotonic()
-    got = answer()
-    assert got.status_code == 408 and "in time" in got.json()["detail"], got.text[:300]
-    assert time.monotonic() - started < 25, "the slow body was held past the 3 s deadline until the client gave up"
+    host, port = gated.url.split("//")[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        head = f"POST /gradio_api/call/v2/generate HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000\r\n\r\n"
+        sock.sendall(head.encode() + b'{"data": [')  # and then nothing: the rest never comes
+        started = time.monotonic()
+        answer = sock.recv(4096).decode(errors="replace")
+        waited = time.monotonic() - started
+    assert answer.startswith("HTTP/1.1 408") and "in time" in answer, answer[:300]
+    assert waited < 30, f"the half-sent request was held {waited:.0f} s (BODY_TIMEOUT_S is 3 s)"
 
 
 def test_process_recording_is_an_upload_counted_by_uploads_per_min(gated):
@@ -242,9 +236,14 @@ def test_2000_page_loads_from_one_address_are_limited_and_never_evict_another_vi
         assert ours.status_code == 200, ours.text[:300]
         ours_held = live.held_by("addr:198.51.100.80")
         before = len(live)
+        started = time.monotonic()
         answers = [page_load(client, gated, "198.51.100.81", f"flood-{i}").status_code for i in range(2000)]
+        minutes = (time.monotonic() - started) / 60
     made = live.held_by("addr:198.51.100.81")
-    assert answers.count(200) == 5, f"{answers.count(200)} of 2,000 page loads made a session (5 a minute allowed)"
+    allowed = 5 * (int(minutes) + 1)  # 5 a minute, in however many minutes the flood took on this machine
+    assert answers.count(200) <= allowed, (
+        f"{answers.count(200)} of 2,000 page loads made a session in {minutes:.1f} min"
+    )
     assert made == 3, f"the flood holds {made} live sessions (3 per visitor allowed)"
     assert live.held_by("addr:198.51.100.80") == ours_held == 1, "the flood closed another visitor's session"
     assert len(live) == before + 3
@@ -278,7 +277,8 @@ async def mcp_call(url: str, address: str, tool: str, **arguments):
     async with streamablehttp_client(url + "gradio_api/mcp/", headers=headers) as (read, write, _):
         async with ClientSession(read, write) as session:
             await session.initialize()
-            return await session.call_tool(tool, arguments)
+            names = [t.name for t in (await session.list_tools()).tools]  # on a Space: "<space>_generate"
+            return await session.call_tool(next(n for n in names if n.endswith(tool)), arguments)
 
 
 async def test_two_mcp_callers_from_different_addresses_see_separate_libraries(gated):
