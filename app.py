@@ -34,6 +34,7 @@ from ui.api.queue import one_file_per_upload, share_queue, slower_queue_poll
 from ui.sessions import LiveSessions
 
 CONCURRENCY = 16  # runs at once; hosted calls are I/O, the local GPU serializes its own work
+DEFAULT_UPLOAD_MB = 10  # ui.theme.MAX_UPLOAD
 API_QUEUE_SHARE = 4  # at most 1/4 of the waiting places go to /generate, /grid and MCP calls
 
 
@@ -80,12 +81,24 @@ def launch_options(app: App) -> dict[str, Any]:
         look["max_file_size"] = f"{launch.max_upload_mb}mb"
     if launch.auth:
         look["auth"] = list(launch.auth)
-    gate = {"app_kwargs": gate_app_kwargs(app.settings.page.trusted_proxy_hops, launch.uploads_per_min, launch.auth)}
+    gate = {"app_kwargs": gate_app_kwargs_for(app.settings)}
     # Every backend over the OpenAI API, drawing on the page's allowance; its images land in the library too.
     keep = served_run_keeper(app.library, app.backends)
     secrets = app.settings.backends.secrets()
     served = openai_images.launch_options(app.backends, app.settings.serving, keep, app.allowance, secrets)
     return merge_launch_options(look, gate, served)
+
+
+def gate_app_kwargs_for(settings: AppSettings) -> dict[str, Any]:
+    """The gate (spend/gate.py) for ``settings``: who the visitor is, body bounds, the upload rate, MCP's login."""
+    launch = settings.launch
+    return gate_app_kwargs(
+        settings.page.trusted_proxy_hops,
+        launch.uploads_per_min,
+        launch.auth,
+        upload_bytes=(launch.max_upload_mb or DEFAULT_UPLOAD_MB) * 1024 * 1024,
+        body_timeout_s=launch.body_timeout_s,
+    )
 
 
 def port_is_free(host: str, port: int) -> bool:

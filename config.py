@@ -34,6 +34,9 @@ SPACE_UPLOADS_PER_MIN = 10  # uploads a minute per visitor, on a public Space
 QUEUE_MAX_SIZE = 64  # runs waiting beyond those running; more get "queue is full" instead of waiting for ever
 SESSION_TTL_S = 6 * 3600  # a tab open longer than this is asked to reload
 MAX_SESSIONS = 2000
+SPACE_SESSIONS_PER_MIN = 20  # page loads a minute per visitor, on a public Space
+SPACE_SESSIONS_PER_VISITOR = 8  # live sessions per visitor on a public Space (tabs, phones behind one address)
+BODY_TIMEOUT_S = 30.0  # a request body still arriving after this is refused (408)
 APP_DIR = Path(__file__).resolve().parent
 
 # --- the parsers: one per kind of value, each naming the variable, its value and what to use -------------
@@ -163,6 +166,8 @@ class SessionLimits:
 
     max_sessions: int = MAX_SESSIONS
     ttl_s: int = SESSION_TTL_S
+    per_visitor: int = 0  # live sessions per visitor; 0: only max_sessions bounds them
+    per_min: int = 0  # new sessions (page loads) a minute per visitor; 0 = off
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,7 @@ class LaunchSettings:
     max_upload_mb: int | None = None  # None: the look's default (ui.theme.MAX_UPLOAD, 10 MB)
     auth: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
     uploads_per_min: int = 0  # per visitor; 0 = off
+    body_timeout_s: float = BODY_TIMEOUT_S  # a request body must be in by then (408)
     mcp: bool = True  # serve /generate and /grid as MCP tools (--no-mcp turns it off)
 
 
@@ -204,6 +210,10 @@ def load(env: Mapping[str, str]) -> AppSettings:
         sessions=SessionLimits(
             max_sessions=whole(env, "MAX_SESSIONS", MAX_SESSIONS, least=1),
             ttl_s=whole(env, "SESSION_TTL_S", SESSION_TTL_S, least=1, unit="seconds"),
+            per_visitor=whole(
+                env, "MAX_SESSIONS_PER_VISITOR", SPACE_SESSIONS_PER_VISITOR if on_space else 0, unit="sessions"
+            ),
+            per_min=whole(env, "SESSIONS_PER_MIN", SPACE_SESSIONS_PER_MIN if on_space else 0, unit="page loads"),
         ),
         serving=serve_settings(env, on_space),
         launch=LaunchSettings(
@@ -215,6 +225,7 @@ def load(env: Mapping[str, str]) -> AppSettings:
             uploads_per_min=whole(
                 env, "UPLOADS_PER_MIN", SPACE_UPLOADS_PER_MIN if on_space else 0, unit="uploads a minute"
             ),
+            body_timeout_s=seconds(env, "BODY_TIMEOUT_S", BODY_TIMEOUT_S),
         ),
         zerogpu=bool(env.get("SPACES_ZERO_GPU")),
     )

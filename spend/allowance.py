@@ -21,6 +21,7 @@ from backends.cost import Cost, image_cost
 from config import PageOptions
 from spend.ledger import Ledger, OverBudget, OverDailyImages, Reservation
 from spend.ratelimit import RateLimiter
+from spend.visitors import account_in_session, forwarded_address, gate_visitor
 
 log = logging.getLogger(__name__)
 PASTE_HINT = "A key pasted under 'API keys' spends nothing of this Space's allowance."
@@ -76,32 +77,32 @@ def _forwarded(request: object) -> list[str]:
 
 
 def signed_in_account(request: object) -> str | None:
-    """The Hugging Face account (or APP_AUTH user) behind ``request``, or None."""
+    """The Hugging Face account (or APP_AUTH user) behind ``request``, or None.
+
+    gr.Request hands the session over as Gradio's ``Obj`` (not a dict): spend.visitors reads either."""
+    if (visitor := gate_visitor(request)) is not None:
+        return visitor.account
     name = getattr(request, "username", None)
     if name:
         return str(name)
     try:
         session = getattr(request, "session", None)  # only with Sign in with Hugging Face (SessionMiddleware)
-    except Exception:
+    except Exception:  # Starlette asserts when SessionMiddleware is not installed
         return None
-    info = session.get("oauth_info") if hasattr(session, "get") else None
-    if not isinstance(info, dict) or (info.get("expires_at") or math.inf) < time.time():
-        return None
-    user = (info.get("userinfo") or {}).get("preferred_username")
-    return str(user) if user else None
+    return account_in_session(session)
 
 
 def visitor_of(request: object, proxy_hops: int) -> tuple[str, bool]:
-    """(who, signed in): the account, else the address ``proxy_hops`` from the right of X-Forwarded-For."""
+    """(who, signed in): as the gate worked it out for this request, else the account, else the address
+    ``proxy_hops`` from the right of X-Forwarded-For."""
     if request is None:
         return "unknown", False
+    if (visitor := gate_visitor(request)) is not None:
+        return visitor.who, visitor.signed_in
     if account := signed_in_account(request):
         return f"account:{account}", True
-    if proxy_hops > 0:
-        entries = _forwarded(request)
-        if len(entries) >= proxy_hops:
-            return f"addr:{entries[-proxy_hops]}", False
-    return f"addr:{getattr(getattr(request, 'client', None), 'host', None) or 'unknown'}", False
+    host = getattr(getattr(request, "client", None), "host", None)
+    return f"addr:{forwarded_address(_forwarded(request), host, proxy_hops)}", False
 
 
 @dataclass

@@ -64,11 +64,13 @@ def test_a_page_run_of_4_images_leaves_4_files_and_eviction_and_delete_touch_onl
     sess.history.add(Image.new("RGB", (8, 8)), "one more", {"backend": "fireworks", "seed": 1})
     assert len(sess.history.entries) == 3 and not oldest.exists()
     assert all(lib.path_of(r).exists() for r in rows)
-    # Delete in the library removes the library's name; the session's history still shows its own image.
+    # Delete in the library removes the image everywhere (issue 24: a deleted image is revoked at once,
+    # the history's link too), and no other image's name.
     shown = sess.history.entries[1]  # [0] is the one just added
     row = next(r for r in rows if lib.path_of(r).stat().st_ino == shown.path.stat().st_ino)
     assert lib.delete("local", row.id) is not None
-    assert not lib.path_of(row).exists() and shown.path.exists()
+    assert not lib.path_of(row).exists() and not shown.path.exists()
+    assert all(lib.path_of(r).exists() for r in rows if r.id != row.id)
     # With no library, the history writes its one file per image.
     bare = Session(History(root=tmp_path / "bare"))
     asyncio.run(_collect(events.on_generate(ctx, bare, *form)))

@@ -23,7 +23,7 @@ from ui.library_tab.layout import build_library_tab
 from ui.page.grid_handlers import wire_grid
 from ui.page.handlers import on_load_local, on_status, wire
 from ui.page.layout import TITLE, build_page
-from ui.sessions import LiveSessions, free_on_unload, serve_history, session_state
+from ui.sessions import LiveSessions, free_on_unload, serve_history, session_state, visitor_sessions
 
 
 def build_demo(
@@ -52,6 +52,8 @@ def build_demo(
             ledger = Ledger(options.ledger_path, options.daily_budget_usd, options.visitor_daily_images)
         allowance = Allowance(options, ledger)  # one for every door: the page, the grid, /generate, /grid, MCP
     # delete_cache bounds Gradio's own copies of served files (an hour's sweep, a day's age).
+
+    session_for = visitor_sessions(live, options.trusted_proxy_hops)
     with PlaygroundBlocks(title=TITLE, delete_cache=(3600, 24 * 3600)) as demo:
         session = session_state(live)
         tabs = gr.Tabs() if library else contextlib.nullcontext()
@@ -72,11 +74,15 @@ def build_demo(
             visitor = gr.BrowserState(None, storage_key="flux-library-visitor", secret=browser_secret(library))
 
             def new_session(token: str | None, request: gr.Request):
-                return start_session(library, token, request, live.new)
+                return start_session(library, token, request, session_for(request))
 
             demo.load(new_session, visitor, [session, visitor], api_visibility="private", queue=False)
         else:
-            demo.load(live.new, None, session, api_visibility="private", queue=False)
+
+            def new_plain_session(request: gr.Request):
+                return session_for(request)()
+
+            demo.load(new_plain_session, None, session, api_visibility="private", queue=False)
         free_on_unload(demo)  # a closed tab's files and state go at once
         demo.load(
             types.MethodType(on_status, ctx),

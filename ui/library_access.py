@@ -23,6 +23,8 @@ from gradio import utils as gradio_utils
 from library import Library
 from library.links import LINKS
 from library.store import LOCAL_OWNER
+from spend.allowance import signed_in_account
+from spend.visitors import gate_visitor
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,12 @@ def owner_for(library: Library, request: gr.Request | None, token: str | None = 
     """The owner whose images this request may see and adds to."""
     if not library.config.on_space:
         return LOCAL_OWNER
-    user = getattr(request, "username", None)
-    if user:
+    if user := signed_in_account(request):  # APP_AUTH's user, or the Hugging Face account (Gradio's session)
         return f"hf:{user}"
     if token and TOKEN_RE.fullmatch(token):
         return f"anon:{token}"
+    if (visitor := gate_visitor(request)) is not None and visitor.scope:  # MCP, or a caller with a token
+        return f"anon:{visitor.scope}"
     session = getattr(request, "session_hash", None) or new_token()
     return f"anon:api-{session}"
 
