@@ -13,9 +13,8 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from library import ImageRow, Library, LibraryConfig
+from library import ImageRow, Library, LibraryConfig, schema
 from library import files as library_files
-from library import schema
 from library.store import NotSaved
 from tests import helpers
 from tests.test_library_app import serve

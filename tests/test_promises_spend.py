@@ -151,4 +151,3 @@ def test_the_two_zones_really_disagree_about_the_date_now():
     now = dt.datetime.now(dt.UTC)
     local = {(now + dt.timedelta(hours=h)).date() for h in (14, -12)}
     assert local != {now.date()}
-
