@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import sqlite3
 import time
@@ -28,7 +29,15 @@ def start(settings, options: PageOptions) -> RunningApp:
 
     app = create_app(app_config(settings, options))
     port = free_port()
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 and would put its last entry in the socket's place, which
+    # hides any bug in our own reading of the header; a Space's proxy is not trusted so, and here neither.
+    os.environ["FORWARDED_ALLOW_IPS"] = "192.0.2.1"  # read once, when launch() builds uvicorn's Config
+    try:
+        app.demo.launch(
+            server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS
+        )
+    finally:
+        del os.environ["FORWARDED_ALLOW_IPS"]
     return RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
 
 
