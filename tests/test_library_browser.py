@@ -220,15 +220,19 @@ def test_compare_two_runs_then_a_copied_link_after_a_restart(browser, fireworks,
         expect(page.locator("#library-bulk-info")).to_contain_text("2 selected")
         page.click("#library-bulk-compare")
         table = page.locator("#library-compare-table")
-        seed_row = table.get_by_role("row", name=re.compile(r"^seed \(differs\)"))
+        seed_row = table.get_by_role("row", name=re.compile(r"^seed ≠"))
         expect(seed_row).to_contain_text("4242")
         expect(seed_row).to_contain_text("777")
-        expect(table.get_by_role("row", name=re.compile(r"^backend \(differs\)"))).to_contain_text("AI/ML API")
-        expect(table.locator("tr", has_text="run (differs)")).to_be_visible()  # two runs
+        expect(table.get_by_role("row", name=re.compile(r"^backend ≠"))).to_contain_text("AI/ML API")
+        expect(table.locator("tr", has_text="run ≠")).to_be_visible()  # two runs
         expect(table).to_contain_text("Same in all:")  # steps, size, prompt: folded
         expect(page.locator("#library-compare-slider img").first).to_be_visible()  # the A/B slider for two
         expect(page.locator("#library-compare-gallery img")).to_have_count(2)
+        for img in page.locator("#library-gallery img, #library-compare img").all():
+            expect(img).to_have_js_property("complete", True)  # every thumbnail drawn, not blank
+        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"library-compare-{w}.png"), full_page=True)
+        page.locator("#library").screenshot(path=str(ARTIFACTS / f"library-tab-{w}.png"))
         page.click("#library-compare-close")
         expect(page.locator("#library-compare")).to_be_hidden()
         page.locator("#library-several input").uncheck()

@@ -48,11 +48,11 @@ def test_compare_table_marks_what_differed_and_folds_the_rest(tmp_path):
     b = lib.save_image(row("a fox", backend="aiml", seed=2, received={"steps": 4, "seed": 2}), png())
     table = compare_table([a, b], LABELS, no_guidance={"aiml"})
     lines = table.splitlines()
-    seed = next(li for li in lines if li.startswith("| **seed** (differs)"))
+    seed = next(li for li in lines if li.startswith("| **seed** ≠"))
     assert "| 1 | 2 |" in seed
-    assert any(li.startswith("| **backend** (differs) | Fireworks | AI/ML API |") for li in lines)
-    assert any(li.startswith("| **guidance** (differs)") and "none taken" in li for li in lines)
-    assert any(li.startswith("| **received: seed** (differs)") for li in lines)
+    assert any(li.startswith("| **backend** ≠ | Fireworks | AI/ML API |") for li in lines)
+    assert any(li.startswith("| **guidance** ≠") and "none taken" in li for li in lines)
+    assert any(li.startswith("| **received: seed** ≠") for li in lines)
     same = table.split("Same in all: ")[1]
     assert "steps" in same and "prompt a fox" in same and "received: steps 4" in same
     assert "seed" not in same.replace("received: steps", "")

@@ -50,9 +50,10 @@ def compare_table(rows: Sequence[ImageRow], labels: dict[str, str], no_guidance:
     table += [(f"received: {k}", [_cell(r.received.get(k, "–")) for r in rows]) for k in keys]
     differ = [(name, values) for name, values in table if len(set(values)) > 1]
     same = [(name, values[0]) for name, values in table if len(set(values)) == 1]
-    head = "| | " + " | ".join(f"{chr(65 + i)} · image {r.id}" for i, r in enumerate(rows)) + " |"
+    head = "| | " + " | ".join(f"{chr(65 + i)} (#{r.id})" for i, r in enumerate(rows)) + " |"
+    # "≠" marks a row that differs (short: a phone's table has ~90 px a column).
     lines = [head, "|---" * (len(rows) + 1) + "|"]
-    lines += [f"| **{name}** (differs) | " + " | ".join(_cell(v) for v in values) + " |" for name, values in differ]
+    lines += [f"| **{name}** ≠ | " + " | ".join(_cell(v) for v in values) + " |" for name, values in differ]
     out = "\n".join(lines) if differ else "**Nothing differed**: the same settings, backend and outcome."
     if same:
         out += "\n\nSame in all: " + " · ".join(f"{name} {_cell(v)}" for name, v in same)

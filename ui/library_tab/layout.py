@@ -80,7 +80,7 @@ def build_compare() -> Compare:
             elem_id="library-compare-slider",
         )  # fmt: skip
         gallery = gr.Gallery(
-            label="Side by side", columns=4, fit_columns=True, height="auto", object_fit="contain",
+            label="Side by side", columns=4, fit_columns=True, height=360, object_fit="contain",
             allow_preview=True, elem_id="library-compare-gallery",
         )  # fmt: skip
         table = gr.Markdown(elem_id="library-compare-table")
