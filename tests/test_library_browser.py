@@ -36,14 +36,14 @@ def open_library(page) -> None:
     expect(page.locator("#library-gallery")).to_be_visible()
 
 
-def make_run(page, url: str, prompt: str) -> None:
+def make_run(page, url: str, prompt: str, seed: int = 4242) -> None:
     open_app(page, url)
     tick(page, "Fireworks", "AI/ML API")
     if not page.locator("#seed input[type=number]").first.is_visible():  # folded away on a phone
         page.locator("#settings").get_by_text("Size, steps and seed").click()
     set_number(page, "width", 256)
     set_number(page, "height", 256)
-    set_number(page, "seed", 4242)
+    set_number(page, "seed", seed)
     generate(page, prompt)
     wait_done(page)
 
@@ -179,3 +179,106 @@ def test_star_tag_restart_and_find_with_field_queries(browser, fireworks, aiml, 
     finally:
         context.close()
         demo.close()
+
+
+def copy_link(page, thumb_text: str) -> str:
+    """Show the thumbnail's image large and press "Copy link"; the link the page copied."""
+    page.locator("#library-gallery .thumbnail-item", has_text=thumb_text).first.click()
+    expect(page.locator("#library-detail")).to_contain_text(thumb_text.split(" · ")[0])
+    page.click("#library-copy-link")
+    field = page.locator("#library-link textarea, #library-link input").first
+    expect(field).to_have_value(re.compile(r"\?image=\d+$"))
+    return field.input_value()
+
+
+def moved(link: str, url: str) -> str:
+    """The link on the restarted app (a test's app gets a new port; a real one keeps its address)."""
+    return url.rstrip("/") + "/" + link[link.index("?") :]
+
+
+@pytest.mark.parametrize("viewport", [(1440, 900), (390, 844)], ids=["1440", "390"])
+def test_compare_two_runs_then_a_copied_link_after_a_restart(browser, fireworks, aiml, tmp_path, viewport):
+    """As a person would: two runs, compare two images from different runs, copy a link, restart the
+    app, open the link in a new browser: the image is shown, large, in the Library tab."""
+    config = LibraryConfig(dir=tmp_path / "lib")
+    w, h = viewport
+    phone = {"is_mobile": True, "has_touch": True} if w < 800 else {}
+    demo, url = serve(fireworks, aiml, config)
+    context = browser.new_context(viewport={"width": w, "height": h}, **phone)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        make_run(page, url, "a red fox in the snow", seed=4242)
+        make_run(page, url, "a red fox in the snow", seed=777)
+        open_library(page)
+        gallery = page.locator("#library-gallery")
+        expect(gallery.locator(".thumbnail-item")).to_have_count(4)
+        page.locator("#library-several input").check()
+        gallery.locator(".thumbnail-item", has_text="Fireworks · seed 4242").click()
+        gallery.locator(".thumbnail-item", has_text="AI/ML API · seed 777").click()
+        expect(page.locator("#library-bulk-info")).to_contain_text("2 selected")
+        page.click("#library-bulk-compare")
+        table = page.locator("#library-compare-table")
+        seed_row = table.get_by_role("row", name=re.compile(r"^seed ≠"))
+        expect(seed_row).to_contain_text("4242")
+        expect(seed_row).to_contain_text("777")
+        expect(table.get_by_role("row", name=re.compile(r"^backend ≠"))).to_contain_text("AI/ML API")
+        expect(table.locator("tr", has_text="run ≠")).to_be_visible()  # two runs
+        expect(table).to_contain_text("Same in all:")  # steps, size, prompt: folded
+        expect(page.locator("#library-compare-slider img").first).to_be_visible()  # the A/B slider for two
+        expect(page.locator("#library-compare-gallery img")).to_have_count(2)
+        for img in page.locator("#library-gallery img, #library-compare img").all():
+            expect(img).to_have_js_property("complete", True)  # every thumbnail drawn, not blank
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"library-compare-{w}.png"), full_page=True)
+        page.locator("#library").screenshot(path=str(ARTIFACTS / f"library-tab-{w}.png"))
+        page.click("#library-compare-close")
+        expect(page.locator("#library-compare")).to_be_hidden()
+        page.locator("#library-several input").uncheck()
+        link = copy_link(page, "AI/ML API · seed 777")
+        assert page.evaluate("() => navigator.clipboard.readText()") == link
+    finally:
+        context.close()
+        demo.close()
+    demo, url = serve(fireworks, aiml, config)  # a restart: a new app over the same folder
+    fresh = browser.new_context(viewport={"width": w, "height": h}, **phone)
+    try:
+        other = fresh.new_page()
+        other.set_default_timeout(30_000)
+        other.goto(moved(link, url))
+        other.wait_for_selector("#library-detail")
+        details = other.locator("#library-detail")
+        expect(details).to_contain_text(re.compile(r"AI/ML API\*?\*? · seed \*?\*?777"))
+        expect(other.locator("#library-detail img").first).to_be_visible()
+        expect(other.get_by_role("tab", name="Library")).to_have_attribute("aria-selected", "true")
+        other.goto(moved(link, url).replace("?image=", "?image=9"))  # no such image
+        other.wait_for_selector("#library-detail")
+        expect(other.locator("#library-detail")).to_contain_text("was not found")
+    finally:
+        fresh.close()
+        demo.close()
+
+
+def test_a_link_opens_only_for_its_owner_on_a_space(browser, space_app):
+    """On a Space an image's link opens for the visitor who made it; another visitor gets "not found"."""
+    alice = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = alice.new_page()
+    page.set_default_timeout(30_000)
+    make_run(page, space_app, "alice's private lighthouse", seed=5151)
+    open_library(page)
+    link = copy_link(page, "Fireworks · seed 5151")
+    mine = alice.new_page()  # the same browser: her token, her library
+    mine.set_default_timeout(30_000)
+    mine.goto(link)
+    mine.wait_for_selector("#library-detail")
+    expect(mine.locator("#library-detail")).to_contain_text("lighthouse")
+    bob = browser.new_context(viewport={"width": 1440, "height": 900})
+    other = bob.new_page()
+    other.set_default_timeout(30_000)
+    other.goto(link)
+    other.wait_for_selector("#library-detail")
+    expect(other.locator("#library-detail")).to_contain_text("was not found")
+    expect(other.locator("#library-detail")).not_to_contain_text("lighthouse")
+    alice.close()
+    bob.close()

@@ -18,7 +18,7 @@ from ui.api.endpoints import register_api
 from ui.api.library import register_library_api
 from ui.api.mcp import PlaygroundBlocks
 from ui.library_access import browser_secret
-from ui.library_tab.handlers import start_session, wire_library
+from ui.library_tab.handlers import start_session, wire_library, wire_links
 from ui.library_tab.layout import build_library_tab
 from ui.page.grid_handlers import wire_grid
 from ui.page.handlers import on_load_local, on_status, wire
@@ -76,7 +76,8 @@ def build_demo(
             def new_session(token: str | None, request: gr.Request):
                 return start_session(library, token, request, session_for(request))
 
-            demo.load(new_session, visitor, [session, visitor], api_visibility="private", queue=False)
+            loaded = demo.load(new_session, visitor, [session, visitor], api_visibility="private", queue=False)
+            wire_links(library_ui, ctx, session, library, tabs, loaded)  # ?image=<id> and ?run=<id>
         else:
 
             def new_plain_session(request: gr.Request):

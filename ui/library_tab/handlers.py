@@ -18,6 +18,7 @@ from library.query import Query, QueryError, parse
 from runs.keeper import Keeper
 from runs.session import Session
 from ui.library_access import TOKEN_RE, new_token, owner_for, served
+from ui.library_tab.compare import MAX_COMPARE, MIN_COMPARE, backend_line, compare_table, grid_order, seeds_text
 from ui.library_tab.layout import PAGE_SIZE, PERIODS, STATUSES, LibraryTab, empty_daily
 from ui.page.controls import FORM_SIZE
 from ui.page.handlers import Context, apply_params, bind
@@ -123,31 +124,33 @@ def row_params(row: ImageRow) -> dict:
     return {k: getattr(row, k) for k in keys}
 
 
-def run_view(library: Library, owner: str, run_id: int | None) -> tuple[str, list[tuple[str, str]]]:
-    """A run's comparison as it was: per backend its figures and costs, and every image with its caption."""
+def run_view(
+    library: Library, owner: str, run_id: int | None, labels: dict[str, str] | None = None
+) -> tuple[str, list[tuple[str, str]]]:
+    """A run's comparison as it was: its seeds, per backend its figures and costs, and every image with its
+    caption (a grid's row by row, as its sheet)."""
     found = library.get_run(owner, run_id) if run_id else None
     if found is None:
         return "That run is not in the library any more.", []
     run, rows = found
+    grid = run.kind == "grid"
+    rows = grid_order(rows) if grid else rows
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at))
-    lines = [f"### {'Grid' if run.kind == 'grid' else 'Run'} {run.id} · {when} · seed {run.request.get('seed')}"]
-    lines.append(f"Prompt: {run.prompt}")
-    for backend, part in run.meta.items():
-        if backend == "grid" or not isinstance(part, dict):
-            continue
+    seeds = seeds_text(rows) if rows else f"seed {run.request.get('seed')}"
+    lines = [f"### {'Grid' if grid else 'Run'} {run.id} · {when} · {seeds}", f"Prompt: {run.prompt}"]
+    for backend in dict.fromkeys([*(b for b in run.meta if b != "grid"), *(r.backend for r in rows)]):
+        part = run.meta.get(backend) if isinstance(run.meta.get(backend), dict) else {}
         made = [r for r in rows if r.backend == backend]
-        ok = sum(r.status == "ok" for r in made)
-        lines.append(
-            f"**{part.get('label', backend)}**: {ok}/{len(made)} image(s) · wall {part.get('wall_s', 0):.2f} s · "
-            f"est. cost {part.get('cost_each')}/image · {part.get('cost_total')} this run"
-        )
+        if made:
+            lines.append(backend_line({"label": label_of(backend, labels), **part}, backend, made, grid))
     items = []
     for r in rows:
         cell = f"{r.cell['column']}{' · ' + r.cell['row'] if r.cell.get('row') else ''} · " if r.cell else ""
+        name = label_of(r.backend, labels)
         if r.path and (path := library.path_of(r)).exists():
-            items.append((served(path), cell + (r.caption or f"{r.backend} · seed {r.seed}")))
+            items.append((served(path), cell + (r.caption or f"{name} · seed {r.seed}")))
         else:
-            items.append((placeholder(), f"{cell}{r.backend} · seed {r.seed} · {r.status}: {r.error or ''}"))
+            items.append((placeholder(), f"{cell}{name} · seed {r.seed} · {r.status}: {r.error or ''}"))
     return "\n\n".join(lines), items
 
 
@@ -375,9 +378,60 @@ def reuse_settings(lc: LibraryContext, sess, row_id, ticked):
 def open_run(lc: LibraryContext, sess, row_id):
     row = selected_row(lc.library, sess, row_id)
     if row is None:
-        return gr.skip(), gr.skip(), gr.skip()
-    text, items = run_view(lc.library, owner(sess), row.run_id)
-    return gr.update(visible=True), text, items
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    text, items = run_view(lc.library, owner(sess), row.run_id, lc.labels)
+    return gr.update(visible=True), text, items, row.run_id
+
+
+def compare(lc: LibraryContext, sess, chosen):
+    """The selected images side by side (the A/B slider for exactly two) and what differed between them."""
+    rows = lc.library.get_many(owner(sess), chosen or []) if owner(sess) is not None else []
+    if not MIN_COMPARE <= len(rows) <= MAX_COMPARE:
+        gr.Warning(f"Select {MIN_COMPARE} to {MAX_COMPARE} images to compare ({len(rows)} selected).")
+        return (gr.skip(),) * 4
+    paths = [lc.library.path_of(r) for r in rows]
+    shown = [served(p) if p is not None and p.exists() else placeholder() for p in paths]
+    captions = [f"{chr(65 + i)} · {label_of(r.backend, lc.labels)} · seed {r.seed}" for i, r in enumerate(rows)]
+    two = len(rows) == 2
+    slider = gr.update(value=tuple(shown), visible=True) if two else gr.update(value=None, visible=False)
+    table = compare_table(rows, lc.labels, lc.no_guidance)
+    return gr.update(visible=True), slider, list(zip(shown, captions, strict=True)), table
+
+
+def link_target(params: dict) -> tuple[str, int] | None:
+    """``?image=<id>`` or ``?run=<id>`` in a page's address, or None."""
+    for kind in ("image", "run"):
+        value = str(params.get(kind) or "").strip()
+        if value.isdigit() and len(value) < 19:
+            return kind, int(value)
+    return None
+
+
+def open_link(lc: LibraryContext, sess, request: gr.Request):
+    """A link's image (large, with its details) or run, in the Library tab, for its owner; anyone else
+    (or a deleted one) gets "not found", never a hint that it exists."""
+    n = 11
+    target = link_target(dict(getattr(request, "query_params", None) or {}))
+    if target is None or owner(sess) is None:
+        return (gr.skip(),) * n
+    kind, key = target
+    tab, hidden = gr.Tabs(selected="library"), gr.update(visible=False)
+    if kind == "run":
+        found = lc.library.get_run(owner(sess), key)
+        if found is None:
+            return (tab, None, f"**Run {key} was not found** in your library.", *(gr.skip(),) * 4, hidden,
+                    gr.skip(), gr.skip(), None)  # fmt: skip
+        text, items = run_view(lc.library, owner(sess), key, lc.labels)
+        return (tab, *(gr.skip(),) * 6, gr.update(visible=True), text, items, key)
+    row = lc.library.get(owner(sess), key)
+    if row is None:
+        return (tab, None, f"**Image {key} was not found** in your library.", gr.update(value=None), None,
+                star_label(None), "", hidden, gr.skip(), gr.skip(), None)  # fmt: skip
+    path = lc.library.path_of(row)
+    shown = served(path) if path is not None and path.exists() else None
+    details = details_markdown(row, lc.labels, lc.no_guidance)
+    return (tab, shown, details, gr.update(value=shown), row.id, star_label(row), ", ".join(row.tags), hidden,
+            gr.skip(), gr.skip(), None)  # fmt: skip
 
 
 def ask(lc: LibraryContext, sess, row_id):
@@ -402,9 +456,17 @@ def delete(lc: LibraryContext, sess, row_id):
 
 # ---- wiring (the private endpoints are named after the handlers) ---------------------------
 
+# The full address of the page with ?image= or ?run= (built in the browser: only it knows the address
+# it was opened at, behind a proxy or in a Space's frame); copied, and shown in case the clipboard is refused.
+COPY_LINK = """(query) => { if (!query || !query.startsWith('?')) return query;
+  const u = new URL(window.location.href); u.search = query; u.hash = '';
+  try { navigator.clipboard.writeText(u.href).catch(() => {}); } catch (e) {}
+  return u.href; }"""
+
 PRIVATE = {"api_visibility": "private"}
 
 
+SCROLL_TO = "() => document.getElementById('%s')?.scrollIntoView({behavior: 'smooth', block: 'start'})"
 SCROLL_TOP = "() => window.scrollTo({top: 0, behavior: 'smooth'})"
 # On a phone the large view is far below the thumbnails: go there (not while selecting several).
 SCROLL_DETAIL = """() => { if (window.innerWidth < 800 && !document.querySelector('#library-several input')?.checked)
@@ -427,6 +489,26 @@ def wire_library(t: LibraryTab, ctx: Context, session: gr.State, library: Librar
     ).then(bind(show, lc), browse_in, browse_out, **PRIVATE).then(
         bind(scores, lc), [session, t.score_period], [t.score_table, t.score_plot], **PRIVATE
     )
+
+
+def link_query(kind: str) -> Callable[[int | None], dict]:
+    """The handler that puts ``?image=<id>`` (or ``?run=``) in the link box, for the browser to complete."""
+
+    def query(key: int | None) -> dict:
+        if key is None:
+            gr.Warning(f"Open {'a run' if kind == 'run' else 'an image'} first.")
+            return gr.skip()
+        return gr.update(value=f"?{kind}={int(key)}", visible=True)
+
+    return query
+
+
+def wire_links(t: LibraryTab, ctx: Context, session: gr.State, library: Library, tabs: gr.Tabs, loaded) -> None:
+    """After the page's load event ``loaded`` has made the visitor's Session: open a ?image= or ?run= link."""
+    lc = LibraryContext(t, ctx, library)
+    out = [tabs, t.viewer, t.details, t.download_btn, t.selected, t.star_btn, t.tags_box]
+    out += [t.run_box, t.run_md, t.run_gallery, t.run_id]
+    loaded.then(bind(open_link, lc), session, out, **PRIVATE)
 
 
 def wire_browse(lc: LibraryContext, session: gr.State, tab: gr.Tab, browse_in: list, browse_out: list) -> None:
@@ -458,7 +540,13 @@ def wire_detail(lc: LibraryContext, session: gr.State, tabs: gr.Tabs) -> None:
     t.reuse_all_btn.click(
         bind(reuse_settings, lc), [session, t.selected, form.ticked], [*form.inputs, tabs], **PRIVATE
     ).then(None, js=SCROLL_TOP, **PRIVATE)
-    t.open_run_btn.click(bind(open_run, lc), [session, t.selected], [t.run_box, t.run_md, t.run_gallery], **PRIVATE)
+    run_out = [t.run_box, t.run_md, t.run_gallery, t.run_id]
+    t.open_run_btn.click(bind(open_run, lc), [session, t.selected], run_out, **PRIVATE)
+    for button, state, kind in ((t.link_btn, t.selected, "image"), (t.run_link_btn, t.run_id, "run")):
+        # The id is in a State (server side): the server says which, the browser makes it a full address.
+        button.click(link_query(kind), state, t.link_box, **PRIVATE).then(
+            None, t.link_box, t.link_box, js=COPY_LINK, **PRIVATE
+        )
     t.delete_btn.click(bind(ask, lc), [session, t.selected], [t.confirm_btn, t.cancel_btn], **PRIVATE)
     t.cancel_btn.click(bind(keep, lc), None, [t.confirm_btn, t.cancel_btn], **PRIVATE)
     t.star_btn.click(bind(star_one, lc), [session, t.selected], [t.star_btn, t.details], **PRIVATE)
@@ -482,5 +570,10 @@ def wire_bulk(lc: LibraryContext, session: gr.State, browse_in: list, browse_out
     ).then(bind(show, lc), browse_in, browse_out, **PRIVATE)
     b.clear.click(lambda: ([], hidden, "", hidden), None, [t.chosen, b.box, b.info, b.really], **PRIVATE)
     b.zip.click(bind(bulk_zip, lc), [session, t.chosen], b.zip_file, **PRIVATE)
+    c = t.compare
+    b.compare.click(bind(compare, lc), [session, t.chosen], [c.box, c.slider, c.gallery, c.table], **PRIVATE).then(
+        None, js=SCROLL_TO % "library-compare", **PRIVATE
+    )
+    c.close.click(lambda: gr.update(visible=False), None, c.box, **PRIVATE)
     t.several.input(lambda on: ([], *bulk_view([])) if not on else (gr.skip(),) * 3, t.several,
                     [t.chosen, b.box, b.info], **PRIVATE)  # fmt: skip

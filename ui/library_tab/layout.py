@@ -34,6 +34,7 @@ class Bulk:
     zip_file: gr.File
     clear: gr.Button
     really: gr.Button  # "Really delete?", shown after Delete; Clear is the way back
+    compare: gr.Button  # 2 to 4 selected images side by side, with what differed
 
 
 def build_bulk() -> Bulk:
@@ -49,12 +50,41 @@ def build_bulk() -> Bulk:
             )
         ]  # fmt: skip
         zip_btn = gr.Button("ZIP", size="sm", scale=0, min_width=80, elem_id="library-bulk-zip")
+        compare = gr.Button("Compare", size="sm", scale=0, min_width=90, elem_id="library-bulk-compare")
         clear = gr.Button("Clear", size="sm", scale=0, min_width=80, elem_id="library-bulk-clear")
         really = gr.Button(
             "Really delete them?", size="sm", variant="stop", visible=False, elem_id="library-bulk-confirm"
         )
     zip_file = gr.File(label="ZIP of the selection", visible=False, elem_id="library-bulk-file")
-    return Bulk(box, info, tag, *buttons, zip_btn, zip_file, clear, really)
+    return Bulk(box, info, tag, *buttons, zip_btn, zip_file, clear, really, compare)
+
+
+@dataclass
+class Compare:
+    """2 to 4 saved images side by side (an A/B slider for two) and a table of what differed."""
+
+    box: gr.Column
+    slider: gr.ImageSlider
+    gallery: gr.Gallery
+    table: gr.Markdown
+    close: gr.Button
+
+
+def build_compare() -> Compare:
+    with gr.Column(visible=False, elem_id="library-compare") as box:
+        with gr.Row(equal_height=True):
+            gr.Markdown("### Compare", elem_id="library-compare-title")
+            close = gr.Button("Close", size="sm", scale=0, min_width=80, elem_id="library-compare-close")
+        slider = gr.ImageSlider(
+            label="A/B (drag the line)", type="filepath", interactive=False, visible=False, height=420,
+            elem_id="library-compare-slider",
+        )  # fmt: skip
+        gallery = gr.Gallery(
+            label="Side by side", columns=4, fit_columns=True, height=360, object_fit="contain",
+            allow_preview=True, elem_id="library-compare-gallery",
+        )  # fmt: skip
+        table = gr.Markdown(elem_id="library-compare-table")
+    return Compare(box, slider, gallery, table, close)
 
 
 @dataclass
@@ -92,6 +122,11 @@ class LibraryTab:
     run_box: gr.Column
     run_md: gr.Markdown
     run_gallery: gr.Gallery
+    run_id: gr.State  # the run shown, for its link
+    link_btn: gr.Button
+    run_link_btn: gr.Button
+    link_box: gr.Textbox  # the last link copied, shown too (a browser may refuse the clipboard)
+    compare: Compare
     score_period: gr.Dropdown
     score_table: gr.Dataframe
     score_plot: gr.ScatterPlot
@@ -120,6 +155,7 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
     with gr.Row(elem_id="library-select-row"):
         several = gr.Checkbox(label="Select several (for star, tag, delete, ZIP)", elem_id="library-several")
     bulk = build_bulk()
+    compare = build_compare()
     gallery = gr.Gallery(
         label="Library (newest first)",
         columns=6,
@@ -148,14 +184,20 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
                     "Really delete?", size="sm", variant="stop", visible=False, elem_id="library-confirm"
                 )
                 cancel_btn = gr.Button("Keep it", size="sm", visible=False, elem_id="library-cancel")
+                link_btn = gr.Button("Copy link", size="sm", elem_id="library-copy-link")
             with gr.Row(equal_height=True):
                 star_btn = gr.Button("☆ Star", size="sm", scale=0, min_width=90, elem_id="library-star")
                 tags_box = gr.Textbox(
                     label="Tags", placeholder="cats, trip 2026", scale=2, min_width=140, elem_id="library-tags"
                 )
                 tags_btn = gr.Button("Save tags", size="sm", scale=0, min_width=90, elem_id="library-save-tags")
+            link_box = gr.Textbox(
+                label="Link (copied): opens this image or run here, after a restart too, for you only",
+                visible=False, interactive=False, elem_id="library-link",
+            )  # fmt: skip
     with gr.Column(visible=False, elem_id="library-run") as run_box:
-        run_md = gr.Markdown()
+        run_md = gr.Markdown(elem_id="library-run-md")
+        run_link_btn = gr.Button("Copy link to this run", size="sm", scale=0, elem_id="library-copy-run-link")
         run_gallery = gr.Gallery(label="The run, as it was", columns=4, fit_columns=False, height="auto")
     with gr.Accordion("All-time scoreboard", open=False, elem_id="library-scoreboard"):
         score_period = gr.Dropdown(list(PERIODS), value="Any time", label="Over", min_width=160)
@@ -169,6 +211,6 @@ def build_library_tab(backends: Mapping[str, Backend], where: str) -> LibraryTab
         query, chips, backend_box, status, period, search_btn, gallery, prev_btn, next_btn, page_info,
         gr.State(0), gr.State([]), gr.State(None), viewer, details, reuse_seed_btn, reuse_all_btn,
         download_btn, delete_btn, confirm_btn, cancel_btn, star_btn, tags_box, tags_btn, several, gr.State([]),
-        bulk, open_run_btn, run_box, run_md, run_gallery,
+        bulk, open_run_btn, run_box, run_md, run_gallery, gr.State(None), link_btn, run_link_btn, link_box, compare,
         score_period, score_table, score_plot,
     )  # fmt: skip
