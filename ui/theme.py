@@ -30,6 +30,9 @@ CSS = """
 .col-state.cancelled { color: #4b5563; font-style: italic; }  /* neutral: the person stopped it */
 .stepbar { height: 8px; background: #e5e7eb; border-radius: 4px; margin-top: 4px; overflow: hidden; }
 .stepbar span { display: block; height: 100%; background: #2563eb; }
+/* Local's newest step, a blurry glimpse at latent resolution: small, scaled smoothly, replaced each step. */
+.step-previews { display: flex; gap: 4px; margin-top: 4px; flex-wrap: wrap; }
+.step-preview { width: 96px; height: auto; border-radius: 4px; image-rendering: auto; }
 /* Captions in full (the seed tag is the point), wrapped under each thumbnail instead of cut off. */
 .colgal .caption-label, #history .caption-label {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
