@@ -101,7 +101,7 @@ def first_update(ctx: Context, launch: Launch, selected: list[str], started: flo
     first = {
         c.summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in launch.runnable)}…",
         c.results: gr.Column(visible=True),
-        c.viewer: None,
+        c.viewer: gr.Image(value=None, visible=True),
         c.viewer_caption: "Waiting for the first image…",
         c.generate_btn: gr.Button("Running…", interactive=False),
         c.cancel_btn: gr.Button(interactive=True),
@@ -178,8 +178,9 @@ async def on_generate(
         ctx.previews.forget(sess)
         ctx.allowance.settle(launch.ticket, list(state.runs.values()) if state is not None else [])
     final = await finish_update(ctx, sess, state, launch, sec, started, history_version, had_ab)
-    if not viewer_set:
-        final[ctx.page.viewer_caption] = "No image in this run: each column says why."
+    if not viewer_set:  # no 560 px of empty viewer between the summary and the columns that say why
+        final[ctx.page.viewer] = gr.Image(visible=False)
+        final[ctx.page.viewer_caption] = "No image in this run: each column below says why."
     yield final
 
 
