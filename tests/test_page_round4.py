@@ -39,3 +39,18 @@ def test_when_every_backend_fails_the_reasons_are_on_screen_and_nothing_empty_is
     expect(desktop.locator("#viewer img")).to_be_visible()
     expect(desktop.locator("#ab")).to_be_visible()
     expect(desktop.locator("#export")).to_be_visible()
+
+
+def test_phone_tap_targets_are_at_least_44_px(phone, app):
+    open_app(phone, app.url)
+    tick(phone, "Fireworks")
+    generate(phone, "a phone run to act on")
+    wait_done(phone)
+    phone.locator("#col-fireworks .thumbnail-item").first.click()
+    phone.keyboard.press("Escape")  # the lightbox the click opened
+    targets = [phone.locator(f"#{b}") for b in ("reuse-seed", "reuse-settings", "download-png")]
+    targets += [phone.locator(f"{g} .icon-button-wrapper button").first for g in ("#col-fireworks", "#viewer")]
+    for target in targets:
+        expect(target).to_be_visible()
+        box = target.bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44, (target, box)

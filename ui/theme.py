@@ -70,6 +70,11 @@ CSS = """
   /* Two thumbnails a row: four overflowed the page sideways once the history stopped clipping. */
   #history .grid-container { --grid-cols: 2 !important; grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #score-hint p { margin: 0; font-size: 0.85rem; }
+  /* A finger is about 44 px (Apple's and WCAG's minimum target): the image actions and the galleries' icons. */
+  #reuse-seed, #reuse-settings, #download-png { min-height: 44px !important; }
+  .colgal .icon-button-wrapper button, #history .icon-button-wrapper button, #viewer .icon-button-wrapper button {
+    min-width: 44px !important; min-height: 44px !important;
+  }
 }
 """
 
