@@ -30,6 +30,9 @@ CSS = """
 .col-state.cancelled { color: #4b5563; font-style: italic; }  /* neutral: the person stopped it */
 .stepbar { height: 8px; background: #e5e7eb; border-radius: 4px; margin-top: 4px; overflow: hidden; }
 .stepbar span { display: block; height: 100%; background: #2563eb; }
+/* Local's newest step, a blurry glimpse at latent resolution: small, scaled smoothly, replaced each step. */
+.step-previews { display: flex; gap: 4px; margin-top: 4px; flex-wrap: wrap; }
+.step-preview { width: 96px; height: auto; border-radius: 4px; image-rendering: auto; }
 /* Captions in full (the seed tag is the point), wrapped under each thumbnail instead of cut off. */
 .colgal .caption-label, #history .caption-label {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
@@ -67,6 +70,11 @@ CSS = """
   /* Two thumbnails a row: four overflowed the page sideways once the history stopped clipping. */
   #history .grid-container { --grid-cols: 2 !important; grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
   #score-hint p { margin: 0; font-size: 0.85rem; }
+  /* A finger is about 44 px (Apple's and WCAG's minimum target): the image actions and the galleries' icons. */
+  #reuse-seed, #reuse-settings, #download-png { min-height: 44px !important; }
+  .colgal .icon-button-wrapper button, #history .icon-button-wrapper button, #viewer .icon-button-wrapper button {
+    min-width: 44px !important; min-height: 44px !important;
+  }
 }
 """
 

@@ -43,9 +43,11 @@ class Page:
     col_status: dict[str, gr.HTML]
     col_gallery: dict[str, gr.Gallery]
     col_md: dict[str, gr.Markdown]
+    ab_box: gr.Accordion  # hidden, with export_box, after a run that made no image
     ab_a: gr.Dropdown
     ab_b: gr.Dropdown
     ab_slider: gr.ImageSlider
+    export_box: gr.Accordion
     sheet_file: gr.File
     json_file: gr.File
     score_table: gr.Dataframe

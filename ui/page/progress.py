@@ -19,16 +19,23 @@ def run_state(run: BackendRun) -> str:
 
 
 def column_status(
-    label: str, started: float, run: BackendRun | None, progress: Progress | None, now: float | None = None
+    label: str,
+    started: float,
+    run: BackendRun | None,
+    progress: Progress | None,
+    now: float | None = None,
+    preview: str = "",
 ) -> str:
-    """HTML for a column's heading line: running with elapsed seconds (and a bar), or done/failed."""
+    """HTML for a column's heading line: running with elapsed seconds (and a bar), or done/failed.
+
+    ``preview`` (HTML, ui/page/previews.py) goes above the bar while the backend runs, and never after."""
     head = f"<h3>{html.escape(label)}</h3>"
     if run is not None:
         word = run_state(run)
         return f'{head}<div class="col-state {word}">{word} in {run.wall_s:.1f} s</div>'
     elapsed = max(0.0, (time.perf_counter() if now is None else now) - started)
     message = html.escape(progress.message) if progress else "waiting for the first image"
-    line = f'<div class="col-state running">Running · {elapsed:.1f} s · {message}</div>'
+    line = f'<div class="col-state running">Running · {elapsed:.1f} s · {message}</div>' + preview
     if progress is not None and progress.fraction is not None:
         pct = round(100 * min(1.0, max(0.0, progress.fraction)))
         line += (

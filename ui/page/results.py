@@ -42,16 +42,25 @@ def build_columns(backends: Mapping[str, Backend]) -> dict[str, Any]:
 
 def build_compare_and_export() -> dict[str, Any]:
     """The A/B slider over two images of this run, and the run's contact sheet and JSON record."""
-    with gr.Accordion("A/B compare: drag across two images of this run", open=False, elem_id="ab"):
+    # Both hidden after a run that made no image: empty pickers and an empty sheet would only puzzle.
+    with gr.Accordion("A/B compare: drag across two images of this run", open=False, elem_id="ab") as ab_box:
         with gr.Row():
             ab_a = gr.Dropdown([], label="Left image (A)", elem_id="ab-a")
             ab_b = gr.Dropdown([], label="Right image (B)", elem_id="ab-b")
         ab_slider = gr.ImageSlider(show_label=False, elem_id="ab-slider", max_height=640)
-    with gr.Accordion("Export this comparison", open=False, elem_id="export"):
+    with gr.Accordion("Export this comparison", open=False, elem_id="export") as export_box:
         with gr.Row():
             sheet_file = gr.File(label="Contact sheet (PNG)", elem_id="sheet-file")
             json_file = gr.File(label="Run record (JSON)", elem_id="json-file")
-    return {"ab_a": ab_a, "ab_b": ab_b, "ab_slider": ab_slider, "sheet_file": sheet_file, "json_file": json_file}
+    return {
+        "ab_box": ab_box,
+        "ab_a": ab_a,
+        "ab_b": ab_b,
+        "ab_slider": ab_slider,
+        "export_box": export_box,
+        "sheet_file": sheet_file,
+        "json_file": json_file,
+    }
 
 
 def build_scoreboard() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from runs.grid.plan import MAX_CELLS
 from runs.session import Session
 from spend.allowance import Allowance, Refused, Ticket, plan_spend
 from ui.page.layout import Page
+from ui.page.previews import StepPreviews
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Context:
     options: PageOptions = field(default_factory=PageOptions)
     allowance: Allowance = field(default_factory=lambda: Allowance(PageOptions()))
     max_cells: int = MAX_CELLS  # the most cells an X/Y grid from the page may have
+    previews: StepPreviews = field(default_factory=StepPreviews)  # Local's newest step, per session
 
     @property
     def order(self) -> list[str]:

@@ -35,6 +35,8 @@ async def finish_update(
     a, b = pick_ab_pair(state)
     fk, ak = launch.keys["fireworks"], launch.keys["aiml"]
     final = {
+        c.ab_box: gr.Accordion(visible=ok > 0),
+        c.export_box: gr.Accordion(visible=ok > 0),
         c.summary: f"Run {sess.run_count} · seed **{req.seed}** · {ok}/{asked} image{'s' if asked != 1 else ''} · "
         f"run wall time **{wall:.2f} s** (slowest backend {slowest:.2f} s)",
         c.sheet_file: str(sheet),

@@ -16,6 +16,7 @@ from spend.allowance import Refused
 from ui.page.handlers.context import Context, Launch, take_allowance
 from ui.page.handlers.export import finish_update
 from ui.page.handlers.selection import show_entry
+from ui.page.previews import listening
 from ui.page.progress import column_status, skipped_status
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def first_update(ctx: Context, launch: Launch, selected: list[str], started: flo
     first = {
         c.summary: f"Running seed **{req.seed}** on {', '.join(b.label for b in launch.runnable)}…",
         c.results: gr.Column(visible=True),
-        c.viewer: None,
+        c.viewer: gr.Image(value=None, visible=True),
         c.viewer_caption: "Waiting for the first image…",
         c.generate_btn: gr.Button("Running…", interactive=False),
         c.cancel_btn: gr.Button(interactive=True),
@@ -164,20 +165,22 @@ async def on_generate(
     started = time.perf_counter()
     yield first_update(ctx, launch, selected, started)
     state, viewer_set = None, False
+    events = sess.run(launch.req, launch.runnable, launch.keys, sec, cancel, launch.ticket.sent)
     try:
-        async for state, event in sess.run(launch.req, launch.runnable, launch.keys, sec, cancel, launch.ticket.sent):
+        async for state, event in listening(events, ctx.previews.watch(sess, launch.runnable)):
             if isinstance(event, BackendRun):
                 # The first image to land fills the viewer; later ones don't jump it.
                 yield column_update(ctx, sess, state, event, sec, fill=not viewer_set)
                 viewer_set = viewer_set or bool(state.entries.get(event.backend))
             else:
-                b = ctx.backends[event.backend]
-                yield {ctx.page.col_status[b.id]: column_status(b.label, state.started, None, event)}
+                yield {ctx.page.col_status[event.backend]: running_status(ctx, sess, state, event.backend)}
     finally:  # what was not billed goes back to the visitor's day and the budget
+        ctx.previews.forget(sess)
         ctx.allowance.settle(launch.ticket, list(state.runs.values()) if state is not None else [])
     final = await finish_update(ctx, sess, state, launch, sec, started, history_version, had_ab)
-    if not viewer_set:
-        final[ctx.page.viewer_caption] = "No image in this run: each column says why."
+    if not viewer_set:  # no 560 px of empty viewer between the summary and the columns that say why
+        final[ctx.page.viewer] = gr.Image(visible=False)
+        final[ctx.page.viewer_caption] = "No image in this run: each column below says why."
     yield final
 
 
@@ -193,15 +196,18 @@ async def on_cancel(sess: Session | None) -> None:
         sess.cancel_all()
 
 
+def running_status(ctx: Context, sess: Session, state: RunState, backend_id: str) -> str:
+    """A column of the run in progress: its elapsed time, step bar and (Local) newest step, or its result."""
+    run = state.runs.get(backend_id)
+    preview = ctx.previews.html(sess, backend_id) if run is None else ""
+    label = ctx.backends[backend_id].label
+    return column_status(label, state.started, run, state.progress.get(backend_id), preview=preview)
+
+
 def on_tick(ctx: Context, sess: Session | None):
-    """Every half second while a run goes: each column's elapsed time and step bar."""
+    """Every half second while a run goes: each column's elapsed time, step bar and preview."""
     state = sess.current if sess else None
     if state is None:
         return [gr.skip()] * len(ctx.order)
     # Backends not in this run (or skipped) keep their text; the others show elapsed time or their result.
-    return [
-        column_status(ctx.backends[b].label, state.started, state.runs.get(b), state.progress.get(b))
-        if b in state.backends
-        else gr.skip()
-        for b in ctx.order
-    ]
+    return [running_status(ctx, sess, state, b) if b in state.backends else gr.skip() for b in ctx.order]

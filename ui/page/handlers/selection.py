@@ -48,7 +48,7 @@ def show_entry(ctx: Context, sess: Session, entry: HistoryEntry) -> dict:
     c = ctx.page
     sess.selected = entry.params
     return {
-        c.viewer: str(entry.path),
+        c.viewer: gr.Image(value=str(entry.path), visible=True),  # hidden after a run that made no image
         c.viewer_caption: f"**{entry.caption}**",
         c.details: entry_details(ctx, entry),
         c.download_btn: gr.DownloadButton(value=str(entry.path)),

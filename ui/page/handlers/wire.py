@@ -60,6 +60,8 @@ def run_outputs(page: Page) -> list:
         *c.col_status.values(),
         *c.col_gallery.values(),
         *c.col_md.values(),
+        c.ab_box,
+        c.export_box,
         c.ab_a,
         c.ab_b,
         c.ab_slider,
