@@ -538,7 +538,7 @@ MUTATIONS: list[Mutation] = [
         "served-unavailable-503",
         "An unavailable Local backend on the served route answers 503",
         "serving/openai_images.py",
-        "    if isinstance(err, e.Unavailable) and run.backend == \"local\":",
+        '    if isinstance(err, e.Unavailable) and run.backend == "local":',
         "    if False:",
         (f"{K}::test_an_unavailable_local_backend_is_answered_503",),
     ),
