@@ -538,7 +538,7 @@ MUTATIONS: list[Mutation] = [
         "served-unavailable-503",
         "An unavailable Local backend on the served route answers 503",
         "serving/openai_images.py",
-        "    if isinstance(err, e.Unavailable) and run.backend == \"local\":",
+        '    if isinstance(err, e.Unavailable) and run.backend == "local":',
         "    if False:",
         (f"{K}::test_an_unavailable_local_backend_is_answered_503",),
     ),
@@ -549,6 +549,39 @@ MUTATIONS: list[Mutation] = [
         "HISTORY_LIMIT = 96",
         "HISTORY_LIMIT = 100",
         (f"{L}::test_a_sessions_history_keeps_the_newest_96_images_and_deletes_the_rest",),
+    ),
+    # --- issue 29, second pass --------------------------------------------------------------------------
+    Mutation(
+        "png-crc-every-chunk",
+        "A reply PNG whose PLTE or IEND chunk fails its CRC is refused",
+        "backends/imaging.py",
+        "        if zlib.crc32(view[pos + 4 : end - 4]) != crc:",
+        '        if kind in (b"IHDR", b"IDAT") and zlib.crc32(view[pos + 4 : end - 4]) != crc:',
+        ("tests/test_promises_png.py",),
+    ),
+    Mutation(
+        "fp8-probe-numbers",
+        "The row-wise FP8 probe checks the product's numbers, not only that _scaled_mm ran",
+        "backends/local/loader.py",
+        "        return bool(out[0, 0].item() == 32)",
+        "        return True",
+        ("tests/test_promises_fp8_probe.py",),
+    ),
+    Mutation(
+        "sequential-no-compile",
+        "Sequential offload means no compile (bf16 with FLUX_COMPILE=on, FLUX_FP8_MATMUL=on)",
+        "backends/local/loader.py",
+        '    compile = compile_wanted and offload != "sequential" and mode != "fp8-storage"',
+        '    compile = compile_wanted and mode != "fp8-storage"',
+        ("tests/test_promises_local_offload.py",),
+    ),
+    Mutation(
+        "quantized-zero-fallback",
+        "A model torchao quantizes none of runs FP8 storage and says 'quantized 0 of N linears'",
+        "backends/local/loader.py",
+        "        if quantized == 0:",
+        "        if False:",
+        ("tests/test_promises_local_odd.py",),
     ),
 ]
 
