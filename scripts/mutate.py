@@ -583,6 +583,38 @@ MUTATIONS: list[Mutation] = [
         "        if False:",
         ("tests/test_promises_local_odd.py",),
     ),
+    Mutation(
+        "mcp-login-every-route",
+        "With APP_AUTH, MCP's SSE stream, messages/ and schema need the login, not only its root",
+        "spend/gate.py",
+        '        if self.auth and door.path.startswith("/gradio_api/mcp"):',
+        '        if self.auth and door.path == "/gradio_api/mcp":',
+        ("tests/test_settings.py::test_every_mcp_route_needs_the_login_not_only_its_root",),
+    ),
+    Mutation(
+        "tab-close-malloc-trim",
+        "Closing a tab hands its memory back to the system (malloc_trim)",
+        "ui/sessions.py",
+        "        _libc.malloc_trim(0)",
+        "        pass",
+        ("tests/test_promises_memory.py::test_closing_the_tab_trims_the_heap",),
+    ),
+    Mutation(
+        "api-four-at-once",
+        "The API's calls run at most 4 at once in the running app",
+        "ui/api/endpoints.py",
+        "API_CONCURRENCY = 4",
+        "API_CONCURRENCY = 5",
+        ("tests/test_promises_queue.py",),
+    ),
+    Mutation(
+        "api-queue-quarter",
+        "The API gets a quarter of the queue's waiting places in the running app",
+        "app.py",
+        "API_QUEUE_SHARE = 4",
+        "API_QUEUE_SHARE = 2",
+        ("tests/test_promises_queue.py",),
+    ),
 ]
 
 
