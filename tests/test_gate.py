@@ -229,7 +229,10 @@ def page_load(client: httpx.Client, app: RunningApp, address: str, session_hash:
     return client.post(app.url + "gradio_api/run/predict", json=body, headers={"X-Forwarded-For": address})
 
 
-def test_2000_page_loads_from_one_address_are_limited_and_never_evict_another_visitor(gated):
+FLOOD = 300  # six times MAX_SESSIONS (50 here): enough to evict everyone if the flood could
+
+
+def test_a_flood_of_page_loads_from_one_address_is_limited_and_never_evicts_another_visitor(gated):
     live = gated.live_sessions
     with httpx.Client(timeout=30) as client:
         ours = page_load(client, gated, "198.51.100.80", "visitor-b-1")
@@ -237,12 +240,12 @@ def test_2000_page_loads_from_one_address_are_limited_and_never_evict_another_vi
         ours_held = live.held_by("addr:198.51.100.80")
         before = len(live)
         started = time.monotonic()
-        answers = [page_load(client, gated, "198.51.100.81", f"flood-{i}").status_code for i in range(2000)]
+        answers = [page_load(client, gated, "198.51.100.81", f"flood-{i}").status_code for i in range(FLOOD)]
         minutes = (time.monotonic() - started) / 60
     made = live.held_by("addr:198.51.100.81")
     allowed = 5 * (int(minutes) + 1)  # 5 a minute, in however many minutes the flood took on this machine
     assert answers.count(200) <= allowed, (
-        f"{answers.count(200)} of 2,000 page loads made a session in {minutes:.1f} min"
+        f"{answers.count(200)} of {FLOOD} page loads made a session in {minutes:.1f} min"
     )
     assert made == 3, f"the flood holds {made} live sessions (3 per visitor allowed)"
     assert live.held_by("addr:198.51.100.80") == ours_held == 1, "the flood closed another visitor's session"

@@ -18,7 +18,8 @@ FAST_RETRY = RetryPolicy(max_retries=2, base_delay_s=0.01, max_delay_s=2.0)
 
 @pytest.fixture
 async def client():
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.5, connect=2.0)) as c:
+    # A reply has 2 s (a loaded machine's share); the fake's 'timeout' mode holds its reply 3 s, past it.
+    async with httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=2.0)) as c:
         yield c
 
 

@@ -120,10 +120,14 @@ def test_sixteen_sessions_generating_at_once_keep_every_image(fireworks, aiml, t
     demo, url = serve(fireworks, aiml, config)
 
     def one(n: int):
-        return Client(url, verbose=False).predict(
+        # Sixteen at once on a loaded machine: each client's calls get the deadline a queued run needs
+        # (gradio_client's own default is 20 s), and the run is waited on until it has finished.
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 300})
+        job = client.submit(
             prompt=f"crowd {n}", backends=["fireworks", "aiml"], seed=1000 + n * 10, num_images=2,
             aspect_ratio="Custom", width=128, height=128, api_name="/generate",
         )  # fmt: skip
+        return job.result(timeout=300)
 
     try:
         with ThreadPoolExecutor(16) as pool:

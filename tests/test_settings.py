@@ -224,6 +224,22 @@ def test_mcp_needs_the_login_when_the_openai_routes_are_served(served_app):
     assert logged_in.status_code == 200 and "serverInfo" in logged_in.text
 
 
+def test_every_mcp_route_needs_the_login_not_only_its_root(served_app):
+    """Issue 29 item 3: Gradio mounts MCP's SSE stream, its ``messages/`` and its ``schema`` beside the root."""
+    mcp = served_app + "gradio_api/mcp/"
+    with httpx.Client(timeout=60) as http:
+        # Read the status only: a stream let through would not end.
+        with http.stream("GET", mcp + "sse", headers={"Accept": "text/event-stream"}) as sse:
+            assert sse.status_code == 401
+        assert http.post(mcp + "messages/?session_id=0" + "0" * 31, json=MCP_INIT).status_code == 401
+        assert http.get(mcp + "schema").status_code == 401
+        # The same routes are there for a logged-in caller: the 401s above are the login's, not a missing route.
+        with http.stream("GET", mcp + "sse", headers={"Accept": "text/event-stream"}, auth=("ann", "pw")) as sse:
+            assert sse.status_code == 200
+        schema = http.get(mcp + "schema", auth=("ann", "pw"))
+        assert schema.status_code == 200 and "generate" in schema.text
+
+
 def test_uploads_past_the_rate_are_refused_when_the_openai_routes_are_served(served_app):
     with httpx.Client(base_url=served_app, timeout=60) as http:
         assert http.post("login", data={"username": "ann", "password": "pw"}).status_code == 200

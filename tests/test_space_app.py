@@ -30,7 +30,11 @@ def space_app(fireworks, aiml, tiny_model, tmp_path_factory) -> Iterator[Running
     app = create_app(app_config(settings, options))
     port = free_port()
     launch = dict(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    app.demo.launch(**launch, mcp_server=True, **LAUNCH_OPTIONS)
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 and would put its last entry in the socket's place, which
+    # hides any bug in our own hop counting; a Space's proxy is not trusted so, and here neither.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")  # read once, when launch() builds uvicorn's Config
+        app.demo.launch(**launch, mcp_server=True, **LAUNCH_OPTIONS)
     yield RunningApp(f"http://127.0.0.1:{port}/", app.demo, app.backends, settings, app.live_sessions)
     app.demo.close()
 
