@@ -85,7 +85,8 @@ def test_a_pasted_key_echoed_by_the_api_is_redacted_in_page_and_exports(page, ap
         open_app(page, app.url)
         page.get_by_text("API keys (this browser session only)").click()
         page.get_by_label("Fireworks API key").fill(PASTED_FW_KEY)
-        tick(page, "Fireworks")
+        # AI/ML beside it makes an image, so Export is offered (a run with no image offers none).
+        tick(page, "Fireworks", "AI/ML API")
         start(page, "echo my key")
         wait_done(page)
         expect(page.locator("#col-fireworks")).to_contain_text("Malformed credential")

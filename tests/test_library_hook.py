@@ -69,7 +69,7 @@ def test_thumbnails_are_made_when_the_library_is_first_viewed_and_once(tmp_path,
     sess.keeper = Keeper(lib)
     asyncio.run(run(sess, [StubBackend("fireworks", 0.01, a_png())]))
     assert not list(lib.root.rglob("*.webp"))  # the run is over and its client has its images: still none
-    items, ids, _ = library_tab.browse(lib, "local", "", None, "Any status", "Any time", 0)
+    items, ids, *_ = library_tab.browse(lib, "local", "", None, "Any status", "Any time", 0)
     thumbs = sorted(lib.root.rglob("*.webp"))
     assert len(thumbs) == len(ids) == 2 and all(path.endswith(".webp") for path, _ in items)
     first = {p: p.stat().st_mtime_ns for p in thumbs}

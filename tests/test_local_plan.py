@@ -173,7 +173,7 @@ def test_a_run_is_labelled_with_the_pipeline_it_ran_on_even_if_settings_change_m
     def fake_load(settings, report, size):
         return ran
 
-    def denoise(loaded, request, ctx):
+    def denoise(loaded, request, ctx, listener=None):
         return ["image"]
 
     monkeypatch.setattr(local_backend, "load_pipeline", fake_load)
