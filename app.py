@@ -188,13 +188,22 @@ def read_settings(argv: list[str] | None = None) -> AppSettings:
     parser.add_argument(
         "--no-mcp", action="store_true", help="don't serve /generate and /grid as MCP tools at /gradio_api/mcp/"
     )
+    parser.add_argument(
+        "--log-requests", action="store_true", help="log every upstream HTTP request (keys redacted), as httpx does"
+    )
     args = parser.parse_args(argv)
     try:
         auth = config.parse_auth(args.auth) if args.auth else launch.auth
     except ValueError as err:
         raise SystemExit(f"Setting error: {err}") from None
     launch = dataclasses.replace(
-        launch, host=args.host, port=args.port, auth=auth, mcp=not args.no_mcp, share=args.share
+        launch,
+        host=args.host,
+        port=args.port,
+        auth=auth,
+        mcp=not args.no_mcp,
+        share=args.share,
+        log_requests=args.log_requests,
     )
     return dataclasses.replace(settings, launch=launch)
 
@@ -203,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = read_settings(argv)
     launch = settings.launch
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per upstream call
+    if not launch.log_requests:  # not one line per upstream call, unless asked for
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     redact.install_log_redaction()  # e.g. an image URL that carries a key, in httpx's request lines
     if not port_is_free(launch.host, launch.port):  # before loading anything, and without Gradio's retries
         raise SystemExit(busy_port_message(launch.host, launch.port))

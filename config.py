@@ -177,6 +177,7 @@ class LaunchSettings:
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False  # --share: a public gradio.live link too
+    log_requests: bool = False  # --log-requests: httpx's line per upstream call (keys redacted)
     queue_max_size: int = QUEUE_MAX_SIZE
     max_upload_mb: int | None = None  # None: the look's default (ui.theme.MAX_UPLOAD, 10 MB)
     auth: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)

@@ -161,12 +161,13 @@ def test_python_app_py_redacts_the_key_in_its_log_lines(fireworks, tmp_path):
         "LIBRARY_DIR": "off",
         "SPEND_LEDGER_PATH": str(tmp_path / "spend.sqlite3"),
         "FIREWORKS_API_KEY": FW_KEY,
-        # httpx logs every request's URL at INFO: this one carries the key in its path.
+        # With --log-requests httpx logs every request's URL at INFO: this one carries the key in its path.
         "FIREWORKS_BASE_URL": f"{fireworks.base_url.rstrip('/')}/{FW_KEY}",
     }
     out = tmp_path / "app.log"
     with out.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], env=env, stdout=log, stderr=log)
+        command = [sys.executable, "app.py", "--port", str(port), "--log-requests"]
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 300
         while "open http" not in out.read_text():
