@@ -124,7 +124,7 @@ def test_library_pages_are_48_newest_first_and_the_next_page_follows(fireworks, 
         _, first = c.predict(query="page", api_name="/library")
         _, second = c.predict(query="page", offset=48, api_name="/library")
         _, bigger = c.predict(query="page", limit=200, api_name="/library")
-        with pytest.raises(Exception, match="limit must be 1 to 200"):
+        with pytest.raises(Exception, match="limit must be a whole number from 1 to 200"):
             c.predict(query="page", limit=201, api_name="/library")
     finally:
         demo.close()
