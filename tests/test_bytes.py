@@ -194,6 +194,21 @@ def callbacks_over_threshold(call: Callable[[], Awaitable]) -> tuple[object, Slo
     return result, slow
 
 
+def blocking_in_every_attempt(measure: Callable[[], tuple[object, SlowCallbacks]], attempts: int = 3) -> list[str]:
+    """Our code's callbacks over SLOW_S, measured up to ``attempts`` times; [] as soon as one attempt is clean.
+
+    Code that blocks the loop blocks it at every attempt (a `time.sleep(0.05)` in the path fails all three),
+    while a preemption by another process on a busy machine lands in one attempt, not in all of them.
+    """
+    blocked: list[str] = []
+    for _ in range(attempts):
+        _, slow = measure()
+        blocked = slow.blocking(SLOW_S)
+        if not blocked:
+            return []
+    return blocked
+
+
 def test_generate_never_blocks_the_event_loop_over_10_ms(photo_fakes):
     with gr.Blocks() as demo:
         register_api(hosted_backends(*photo_fakes), [KEY])
@@ -204,8 +219,10 @@ def test_generate_never_blocks_the_event_loop_over_10_ms(photo_fakes):
     result, slow = callbacks_over_threshold(lambda: demo.process_api(fn, inputs, state=SessionState(demo)))
     gallery, records = result["data"][0], result["data"][1]
     assert [r["status"] for r in records] == ["ok"] * 8 and len(gallery) == 8
-    blocked = slow.blocking(SLOW_S)
-    assert blocked == [], f"the event loop was blocked over {SLOW_S * 1000:.0f} ms: {blocked}"
+    blocked = slow.blocking(SLOW_S) and blocking_in_every_attempt(
+        lambda: callbacks_over_threshold(lambda: demo.process_api(fn, inputs, state=SessionState(demo)))
+    )
+    assert blocked == [], f"the event loop was blocked over {SLOW_S * 1000:.0f} ms in every attempt: {blocked}"
     # Slow callbacks outside our code (Gradio's, a collection, the machine's load) are counted with -s, not failed.
     print(f"{len(slow.seen)} callbacks over {SLOW_S * 1000:.0f} ms wall, none over it in our code")
 
@@ -222,8 +239,8 @@ def test_a_page_run_never_blocks_the_event_loop_over_10_ms(photo_fakes, tmp_path
 
     updates, slow = callbacks_over_threshold(page_run)
     assert len(updates[-1]["history"]) == 16  # both runs' images: it ran whole
-    blocked = slow.blocking(SLOW_S)
-    assert blocked == [], f"the event loop was blocked over {SLOW_S * 1000:.0f} ms: {blocked}"
+    blocked = slow.blocking(SLOW_S) and blocking_in_every_attempt(lambda: callbacks_over_threshold(page_run))
+    assert blocked == [], f"the event loop was blocked over {SLOW_S * 1000:.0f} ms in every attempt: {blocked}"
     print(f"{len(slow.seen)} callbacks over {SLOW_S * 1000:.0f} ms wall, none over it in our code")
 
 
