@@ -189,6 +189,8 @@ def test_a_seed_typed_as_text_gets_a_warning_and_nothing_is_sent(page, app, fire
     seed = page.locator("#seed input")
     seed.fill("")
     seed.press_sequentially("1e")  # not a number: it must not quietly become a random seed
+    # The browser holds "1e" as a bad number (Gradio may still be answering the "1" typed before it).
+    page.wait_for_function("document.querySelector('#seed input').validity.badInput")
     page.click("#generate-btn")
-    expect(page.get_by_text("Seed is not a whole number")).to_be_visible()
+    expect(page.get_by_text("Seed is not a whole number")).to_be_visible(timeout=30_000)
     assert posts(fireworks) == []
