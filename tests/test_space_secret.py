@@ -6,8 +6,6 @@ from __future__ import annotations
 import stat
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from config import PageOptions
 from library import Library, LibraryConfig
 from library.store import ImageRow
@@ -47,9 +45,6 @@ def test_a_token_from_before_a_restart_still_opens_the_visitors_rows(fireworks, 
         again.demo.close()
 
 
-@pytest.mark.xfail(
-    reason="known race: 8 threads at once drew 2 secrets once in a full run; see the closing note", strict=False
-)
 def test_processes_starting_at_once_agree_on_one_secret(tmp_path):
     libraries = [Library(tmp_path / "lib", LibraryConfig(dir=tmp_path / "lib", on_space=True)) for _ in range(8)]
     with ThreadPoolExecutor(8) as pool:

@@ -84,12 +84,14 @@ def browser_secret(library: Library) -> str:
     try:
         for _ in range(3):
             try:
-                text = path.read_text().strip()
+                text, damaged = path.read_text().strip(), True  # there: replaced only if too short below
             except FileNotFoundError:
-                text = ""
+                text, damaged = "", False
             if len(text) >= 32:
                 return text
-            if _place_secret(path, secrets.token_hex(24), replace=path.exists()):
+            # Decided from what was read, not a second look: a secret another process linked in since the
+            # read is never overwritten (path.exists() here let a late starter replace the first one).
+            if _place_secret(path, secrets.token_hex(24), replace=damaged):
                 continue  # read back what is there now: ours, or the one another process placed first
     except OSError as err:
         log.warning("library: the visitor secret cannot be kept (%s); tokens last until the restart", err)
